@@ -1,0 +1,127 @@
+//! One swscale pass from a decoded frame into the model's input layout.
+
+use ffmpeg_next as ffmpeg;
+use ffmpeg::format::Pixel;
+use ffmpeg::software::scaling;
+use ffmpeg::util::frame;
+use prelabel_core::{ChannelOrder, InputLayout, InputTransform, ResizeMode};
+
+use crate::{DecodeError, Frame};
+
+/// Writes frames into a model's input tensor: resize (plain or letterbox) and pixel-format
+/// conversion in one swscale pass, then a row copy into the tensor's layout.
+///
+/// For planar (NCHW) models swscale writes planar float RGB (`GBRPF32LE`) directly, so no
+/// per-pixel loop runs in Rust; for packed (NHWC) models it writes RGB24, which is widened to
+/// float row by row. The scaler is rebuilt only when the frame size or format changes.
+pub struct TensorWriter {
+    layout: InputLayout,
+    scaler: Option<Scaler>,
+}
+
+struct Scaler {
+    source: (Pixel, u32, u32),
+    context: scaling::Context,
+    scaled: frame::Video,
+    transform: InputTransform,
+}
+
+// SAFETY: the swscale context and the frame are owned exclusively by this writer and only used
+// through `&mut self`; FFmpeg's SwsContext has no thread affinity.
+unsafe impl Send for Scaler {}
+
+impl TensorWriter {
+    /// A writer for the given model input layout.
+    pub fn new(layout: InputLayout) -> Self {
+        Self { layout, scaler: None }
+    }
+
+    /// The layout this writer produces.
+    pub fn layout(&self) -> &InputLayout {
+        &self.layout
+    }
+
+    /// Converts `frame` into `dst` (exactly `layout.image_len()` values) and returns how the
+    /// frame was placed into the input.
+    pub fn write(&mut self, frame: &Frame<'_>, dst: &mut [f32]) -> Result<InputTransform, DecodeError> {
+        assert_eq!(dst.len(), self.layout.image_len(), "tensor slot does not match the input layout");
+        let video = frame.video();
+        let source = (video.format(), video.width(), video.height());
+        let layout = self.layout;
+        let scaler = match &mut self.scaler {
+            Some(s) if s.source == source => s,
+            slot => slot.insert(Scaler::new(&layout, source)?),
+        };
+        scaler.context.run(video, &mut scaler.scaled).map_err(|e| convert_error(source, e))?;
+
+        let t = scaler.transform;
+        if let ResizeMode::Letterbox { pad_value } = layout.resize {
+            if t.scaled_width != layout.width || t.scaled_height != layout.height {
+                dst.fill(pad_value);
+            }
+        }
+        let (w, h) = (layout.width as usize, layout.height as usize);
+        let (sw, sh) = (t.scaled_width as usize, t.scaled_height as usize);
+        let (px, py) = (t.pad_x as usize, t.pad_y as usize);
+        let scaled = &scaler.scaled;
+        match layout.channel_order {
+            ChannelOrder::Nchw => {
+                // GBRPF32LE planes are G, B, R; the tensor wants R, G, B.
+                let gain = layout.pixel_range.max_value();
+                for (channel, plane) in [(0usize, 2usize), (1, 0), (2, 1)] {
+                    let stride = scaled.stride(plane);
+                    let data = scaled.data(plane);
+                    for y in 0..sh {
+                        let row = &data[y * stride..y * stride + sw * 4];
+                        let out_start = channel * w * h + (py + y) * w + px;
+                        let out = &mut dst[out_start..out_start + sw];
+                        for (o, bytes) in out.iter_mut().zip(row.chunks_exact(4)) {
+                            *o = f32::from_le_bytes([bytes[0], bytes[1], bytes[2], bytes[3]]) * gain;
+                        }
+                    }
+                }
+            }
+            ChannelOrder::Nhwc => {
+                let gain = layout.pixel_range.max_value() / 255.0;
+                let stride = scaled.stride(0);
+                let data = scaled.data(0);
+                for y in 0..sh {
+                    let row = &data[y * stride..y * stride + sw * 3];
+                    let out_start = ((py + y) * w + px) * 3;
+                    let out = &mut dst[out_start..out_start + sw * 3];
+                    for (o, &v) in out.iter_mut().zip(row) {
+                        *o = f32::from(v) * gain;
+                    }
+                }
+            }
+        }
+        Ok(t)
+    }
+}
+
+fn convert_error((format, width, height): (Pixel, u32, u32), source: ffmpeg::Error) -> DecodeError {
+    DecodeError::Convert { width, height, format, source }
+}
+
+impl Scaler {
+    fn new(layout: &InputLayout, source: (Pixel, u32, u32)) -> Result<Self, DecodeError> {
+        let (format, width, height) = source;
+        let transform = layout.transform_for(width, height);
+        let target = match layout.channel_order {
+            ChannelOrder::Nchw => Pixel::GBRPF32LE,
+            ChannelOrder::Nhwc => Pixel::RGB24,
+        };
+        let context = scaling::Context::get(
+            format,
+            width,
+            height,
+            target,
+            transform.scaled_width,
+            transform.scaled_height,
+            scaling::Flags::BILINEAR,
+        )
+        .map_err(|e| convert_error(source, e))?;
+        let scaled = frame::Video::new(target, transform.scaled_width, transform.scaled_height);
+        Ok(Self { source, context, scaled, transform })
+    }
+}
