@@ -1,1 +1,20 @@
-pub fn x(){}
+//! Encord's data model as prelabel writes it: the ontology (which objects a project labels), the
+//! mapping from model classes to ontology objects, and the video label row (PROTOCOL.md §5) that
+//! carries one bounding box per object instance per frame.
+//!
+//! The JSON shapes follow Encord's own SDK (encord 0.1.211) field for field; the golden test
+//! reads the SDK's canonical example row and writes it back unchanged.
+
+mod class_map;
+mod hash;
+mod label_row;
+mod ontology;
+mod write;
+
+pub use class_map::{ClassMap, ClassMapError};
+pub use hash::{encord_timestamp, object_hash, uuid_from_seed};
+pub use label_row::{
+    BoundingBox, DataUnit, FrameLabels, FrameObject, LabelRow, LabelRowBuilder, ObjectAnswer, VideoMeta,
+};
+pub use ontology::{Ontology, OntologyError, OntologyObject};
+pub use write::{WriteError, write_json_atomically};

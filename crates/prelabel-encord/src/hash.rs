@@ -1,0 +1,69 @@
+//! Hashes and timestamps in Encord's formats.
+
+use base64::Engine;
+use sha2::{Digest, Sha256};
+use time::OffsetDateTime;
+use time::macros::format_description;
+
+fn digest(parts: &[&str]) -> [u8; 32] {
+    let mut hasher = Sha256::new();
+    for part in parts {
+        hasher.update(part.as_bytes());
+        hasher.update([0]);
+    }
+    hasher.finalize().into()
+}
+
+/// An 8-character Encord object hash (standard base64 of 6 bytes) derived from `parts`, so the
+/// same detections always get the same hashes and a rerun replaces rather than duplicates.
+pub fn object_hash(parts: &[&str]) -> String {
+    base64::engine::general_purpose::STANDARD.encode(&digest(parts)[..6])
+}
+
+/// A UUID-formatted id (lower-case, hyphenated, version 8 "custom") derived from `seed`.
+pub fn uuid_from_seed(seed: &str) -> String {
+    let mut b: [u8; 16] = digest(&["prelabel-uuid", seed])[..16].try_into().unwrap_or([0; 16]);
+    b[6] = (b[6] & 0x0f) | 0x80;
+    b[8] = (b[8] & 0x3f) | 0x80;
+    let hex: String = b.iter().map(|x| format!("{x:02x}")).collect();
+    format!("{}-{}-{}-{}-{}", &hex[..8], &hex[8..12], &hex[12..16], &hex[16..20], &hex[20..])
+}
+
+/// Encord's label timestamp: `Thu, 02 Jan 2025 03:04:05 UTC`.
+pub fn encord_timestamp(at: OffsetDateTime) -> String {
+    let format = format_description!(
+        "[weekday repr:short], [day] [month repr:short] [year] [hour]:[minute]:[second] UTC"
+    );
+    at.to_offset(time::UtcOffset::UTC).format(&format).unwrap_or_default()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn object_hash_is_eight_base64_characters_and_deterministic() {
+        let a = object_hash(&["data", "model", "12", "0"]);
+        assert_eq!(a.len(), 8);
+        assert!(a.chars().all(|c| c.is_ascii_alphanumeric() || c == '+' || c == '/'));
+        assert_eq!(a, object_hash(&["data", "model", "12", "0"]));
+        assert_ne!(a, object_hash(&["data", "model", "12", "1"]));
+        // Parts are separated, so shifting a boundary changes the hash.
+        assert_ne!(object_hash(&["ab", "c"]), object_hash(&["a", "bc"]));
+    }
+
+    #[test]
+    fn uuid_from_seed_has_the_uuid_shape() {
+        let u = uuid_from_seed("clip.mp4");
+        assert_eq!(u.len(), 36);
+        assert_eq!(u.matches('-').count(), 4);
+        assert_eq!(&u[14..15], "8");
+        assert_eq!(u, uuid_from_seed("clip.mp4"));
+    }
+
+    #[test]
+    fn timestamp_in_encord_format() {
+        let at = time::macros::datetime!(2025-01-02 03:04:05 UTC);
+        assert_eq!(encord_timestamp(at), "Thu, 02 Jan 2025 03:04:05 UTC");
+    }
+}

@@ -1,0 +1,34 @@
+//! Writing JSON files so that a reader never sees half a file.
+
+use std::io::{BufWriter, Write};
+use std::path::{Path, PathBuf};
+
+use serde::Serialize;
+
+/// An output file could not be written; nothing was left at its path.
+#[derive(Debug, thiserror::Error)]
+#[error("{path}: cannot write ({source})")]
+pub struct WriteError {
+    /// The output path.
+    pub path: PathBuf,
+    /// The I/O cause.
+    pub source: std::io::Error,
+}
+
+/// Serialises `value` into a temporary file beside `path`, then renames it over `path`: the file
+/// is either complete or not there (an existing file is only replaced by a complete one).
+pub fn write_json_atomically(path: &Path, value: &impl Serialize) -> Result<(), WriteError> {
+    let error = |source| WriteError { path: path.to_path_buf(), source };
+    let dir = match path.parent() {
+        Some(p) if !p.as_os_str().is_empty() => p,
+        _ => Path::new("."),
+    };
+    let file = tempfile::Builder::new().prefix(".prelabel-").suffix(".tmp").tempfile_in(dir).map_err(error)?;
+    let mut writer = BufWriter::new(file);
+    serde_json::to_writer(&mut writer, value).map_err(|e| error(e.into()))?;
+    writer.flush().map_err(error)?;
+    let file = writer.into_inner().map_err(|e| error(e.into_error()))?;
+    file.as_file().sync_all().map_err(error)?;
+    file.persist(path).map_err(|e| error(e.error))?;
+    Ok(())
+}
