@@ -10,12 +10,12 @@ pub enum DecodeError {
         path: PathBuf,
     },
     /// FFmpeg could not open or probe the file as a media container.
-    #[error("{path}: not a video FFmpeg can read ({source})")]
+    #[error("{path}: not a video FFmpeg can read ({cause})")]
     NotAVideo {
         /// The video.
         path: PathBuf,
         /// FFmpeg's reason.
-        source: ffmpeg_next::Error,
+        cause: ffmpeg_next::Error,
     },
     /// The container holds no video stream (e.g. audio only).
     #[error("{path}: no video stream in the file")]
@@ -24,12 +24,12 @@ pub enum DecodeError {
         path: PathBuf,
     },
     /// The video stream's codec cannot be opened by this FFmpeg build.
-    #[error("{path}: cannot open the video decoder ({source})")]
+    #[error("{path}: cannot open the video decoder ({cause})")]
     Decoder {
         /// The video.
         path: PathBuf,
         /// FFmpeg's reason.
-        source: ffmpeg_next::Error,
+        cause: ffmpeg_next::Error,
     },
     /// Not one frame could be decoded.
     #[error("{path}: no frame could be decoded ({reason})")]
@@ -40,7 +40,7 @@ pub enum DecodeError {
         reason: String,
     },
     /// swscale could not convert a frame into the model's layout.
-    #[error("cannot convert a {width}x{height} {format:?} frame into the model input ({source})")]
+    #[error("cannot convert a {width}x{height} {format:?} frame into the model input ({cause})")]
     Convert {
         /// Frame width.
         width: u32,
@@ -49,6 +49,6 @@ pub enum DecodeError {
         /// Frame pixel format.
         format: ffmpeg_next::format::Pixel,
         /// FFmpeg's reason.
-        source: ffmpeg_next::Error,
+        cause: ffmpeg_next::Error,
     },
 }

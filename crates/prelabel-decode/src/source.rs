@@ -106,13 +106,13 @@ impl VideoSource {
             return Err(DecodeError::NotFound { path: path_buf });
         }
         let input = ffmpeg::format::input(path)
-            .map_err(|source| DecodeError::NotAVideo { path: path_buf.clone(), source })?;
+            .map_err(|source| DecodeError::NotAVideo { path: path_buf.clone(), cause: source })?;
         let stream = input
             .streams()
             .best(ffmpeg::media::Type::Video)
             .ok_or_else(|| DecodeError::NoVideoStream { path: path_buf.clone() })?;
         let stream_index = stream.index();
-        let decoder_error = |source| DecodeError::Decoder { path: path_buf.clone(), source };
+        let decoder_error = |source| DecodeError::Decoder { path: path_buf.clone(), cause: source };
         let mut context = ffmpeg::codec::context::Context::from_parameters(stream.parameters()).map_err(decoder_error)?;
         context.set_threading(threading::Config { kind: threading::Type::Frame, count: decode_threads, ..Default::default() });
         let decoder = context.decoder().video().map_err(decoder_error)?;

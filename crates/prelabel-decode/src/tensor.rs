@@ -100,7 +100,7 @@ impl TensorWriter {
 }
 
 fn convert_error((format, width, height): (Pixel, u32, u32), source: ffmpeg::Error) -> DecodeError {
-    DecodeError::Convert { width, height, format, source }
+    DecodeError::Convert { width, height, format, cause: source }
 }
 
 impl Scaler {

@@ -18,6 +18,6 @@ mod nms;
 mod runtime;
 
 pub use error::DetectError;
-pub use model::{BatchAxis, Detector, DetectorOptions, OutputLayout};
+pub use model::{BatchAxis, BatchDetections, Detector, DetectorOptions, OutputLayout};
 pub use nms::{non_max_suppression, Candidate};
 pub use runtime::{Device, Runtime};

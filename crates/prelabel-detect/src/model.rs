@@ -1,6 +1,7 @@
 //! A loaded detector: session, recognised layout, class names, and batch inference.
 
 use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
 
 use ort::session::Session;
 use ort::session::builder::GraphOptimizationLevel;
@@ -221,7 +222,8 @@ impl Detector {
     /// Runs the model on `images` (frames already in [`Detector::input_layout`], one after the
     /// other, at most [`Detector::max_batch`]) and returns each frame's detections in frame
     /// pixels; `transforms[i]` is how frame i was placed into the input.
-    pub fn detect(&mut self, images: &[f32], transforms: &[InputTransform]) -> Result<Vec<Vec<Detection>>, DetectError> {
+    pub fn detect(&mut self, images: &[f32], transforms: &[InputTransform]) -> Result<BatchDetections, DetectError> {
+        let started = Instant::now();
         let image_len = self.input_layout.image_len();
         let count = transforms.len();
         assert!(count <= self.max_batch(), "batch of {count} exceeds the model's {}", self.max_batch());
@@ -245,6 +247,8 @@ impl Detector {
         let inference = |e: ort::Error| DetectError::Inference(e.to_string());
         let tensor = TensorRef::from_array_view((shape, data)).map_err(inference)?;
         let outputs = self.session.run(ort::inputs![self.input_name.as_str() => tensor]).map_err(inference)?;
+        let infer_time = started.elapsed();
+        let started = Instant::now();
         let extract = |name: &str| {
             let value = outputs.get(name).ok_or_else(|| DetectError::Inference(format!("no output `{name}`")))?;
             let (shape, data) = value.try_extract_tensor::<f32>().map_err(inference)?;
@@ -315,7 +319,7 @@ impl Detector {
         // An end-to-end graph has already suppressed; the others need NMS.
         let suppress = !matches!(self.output_layout, OutputLayout::YoloEndToEnd { .. });
         let (iou, max) = (self.options.iou_threshold, self.options.max_detections);
-        Ok(per_image
+        let per_frame = per_image
             .into_iter()
             .zip(transforms)
             .map(|(candidates, transform)| {
@@ -335,8 +339,20 @@ impl Detector {
                     })
                     .collect()
             })
-            .collect())
+            .collect();
+        Ok(BatchDetections { per_frame, infer_time, postprocess_time: started.elapsed() })
     }
+}
+
+/// The result of one [`Detector::detect`] call.
+#[derive(Debug, Clone, PartialEq)]
+pub struct BatchDetections {
+    /// Detections of frame i of the batch, in frame pixels, best score first.
+    pub per_frame: Vec<Vec<Detection>>,
+    /// Time inside ONNX Runtime.
+    pub infer_time: Duration,
+    /// Time decoding the head, thresholding and suppressing.
+    pub postprocess_time: Duration,
 }
 
 /// The highest score and its index; `None` for no scores.

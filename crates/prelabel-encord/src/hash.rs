@@ -37,6 +37,11 @@ pub fn encord_timestamp(at: OffsetDateTime) -> String {
     at.to_offset(time::UtcOffset::UTC).format(&format).unwrap_or_default()
 }
 
+/// The current time in Encord's label timestamp format.
+pub fn encord_timestamp_now() -> String {
+    encord_timestamp(OffsetDateTime::now_utc())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

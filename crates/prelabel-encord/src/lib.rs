@@ -12,7 +12,7 @@ mod ontology;
 mod write;
 
 pub use class_map::{ClassMap, ClassMapError};
-pub use hash::{encord_timestamp, object_hash, uuid_from_seed};
+pub use hash::{encord_timestamp, encord_timestamp_now, object_hash, uuid_from_seed};
 pub use label_row::{
     BoundingBox, DataUnit, FrameLabels, FrameObject, LabelRow, LabelRowBuilder, ObjectAnswer, VideoMeta,
 };

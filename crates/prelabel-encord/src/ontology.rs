@@ -9,12 +9,12 @@ use serde_json::Value;
 #[derive(Debug, thiserror::Error)]
 pub enum OntologyError {
     /// The file could not be read.
-    #[error("{path}: cannot read the ontology ({source})")]
+    #[error("{path}: cannot read the ontology ({cause})")]
     Read {
         /// The ontology file.
         path: PathBuf,
         /// The I/O cause.
-        source: std::io::Error,
+        cause: std::io::Error,
     },
     /// The file is not an ontology structure.
     #[error("{path}: not an Encord ontology ({reason})")]
@@ -77,7 +77,7 @@ impl Ontology {
     /// Reads an ontology structure from a JSON file: the bare structure, or an API response
     /// that holds it under `editor` or `editorOntology`.
     pub fn from_file(path: &Path) -> Result<Self, OntologyError> {
-        let text = std::fs::read(path).map_err(|source| OntologyError::Read { path: path.to_path_buf(), source })?;
+        let text = std::fs::read(path).map_err(|cause| OntologyError::Read { path: path.to_path_buf(), cause })?;
         let parse_error = |reason: String| OntologyError::Parse { path: path.to_path_buf(), reason };
         let mut value: Value = serde_json::from_slice(&text).map_err(|e| parse_error(e.to_string()))?;
         for wrapper in ["editor", "editorOntology"] {

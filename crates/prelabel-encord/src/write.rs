@@ -7,18 +7,18 @@ use serde::Serialize;
 
 /// An output file could not be written; nothing was left at its path.
 #[derive(Debug, thiserror::Error)]
-#[error("{path}: cannot write ({source})")]
+#[error("{path}: cannot write ({cause})")]
 pub struct WriteError {
     /// The output path.
     pub path: PathBuf,
     /// The I/O cause.
-    pub source: std::io::Error,
+    pub cause: std::io::Error,
 }
 
 /// Serialises `value` into a temporary file beside `path`, then renames it over `path`: the file
 /// is either complete or not there (an existing file is only replaced by a complete one).
 pub fn write_json_atomically(path: &Path, value: &impl Serialize) -> Result<(), WriteError> {
-    let error = |source| WriteError { path: path.to_path_buf(), source };
+    let error = |cause| WriteError { path: path.to_path_buf(), cause };
     let dir = match path.parent() {
         Some(p) if !p.as_os_str().is_empty() => p,
         _ => Path::new("."),

@@ -1,0 +1,53 @@
+//! Exit codes: each class of failure has its own, so scripts can tell them apart.
+
+use std::process::ExitCode;
+
+use prelabel_decode::DecodeError;
+use prelabel_detect::DetectError;
+use prelabel_encord::{ClassMapError, OntologyError, WriteError};
+use prelabel_pipeline::PipelineError;
+
+/// Everything worked.
+pub const SUCCESS: u8 = 0;
+/// An unexpected failure.
+pub const INTERNAL: u8 = 1;
+// 2 is clap's code for bad usage.
+/// The video was only partly decodable; what decoded was labelled and written.
+pub const PARTIAL: u8 = 3;
+/// The video is missing or not a readable video.
+pub const BAD_VIDEO: u8 = 10;
+/// The model is missing, not ONNX, or of an unknown layout.
+pub const BAD_MODEL: u8 = 11;
+/// The ontology or a class alias is unusable.
+pub const BAD_ONTOLOGY: u8 = 12;
+/// An output file cannot be written.
+pub const OUTPUT: u8 = 13;
+/// ONNX Runtime or the requested device is unavailable.
+pub const RUNTIME: u8 = 14;
+
+/// The exit code for an error that ended a command.
+pub fn code_for(error: &anyhow::Error) -> ExitCode {
+    let decode = |_: &DecodeError| BAD_VIDEO;
+    let detect = |e: &DetectError| match e {
+        DetectError::Runtime { .. } | DetectError::DeviceUnavailable { .. } => RUNTIME,
+        DetectError::Inference(_) => INTERNAL,
+        _ => BAD_MODEL,
+    };
+    let code = if let Some(e) = error.downcast_ref::<PipelineError>() {
+        match e {
+            PipelineError::Decode(e) => decode(e),
+            PipelineError::Detect(e) => detect(e),
+        }
+    } else if let Some(e) = error.downcast_ref::<DecodeError>() {
+        decode(e)
+    } else if let Some(e) = error.downcast_ref::<DetectError>() {
+        detect(e)
+    } else if error.is::<OntologyError>() || error.is::<ClassMapError>() {
+        BAD_ONTOLOGY
+    } else if error.is::<WriteError>() {
+        OUTPUT
+    } else {
+        INTERNAL
+    };
+    ExitCode::from(code)
+}

@@ -1,0 +1,193 @@
+//! The end-of-run summary: one screen for people, JSON for scripts.
+
+use std::fmt;
+use std::path::Path;
+use std::time::Duration;
+
+use prelabel_detect::{Detector, Device, OutputLayout};
+use prelabel_pipeline::VideoDetections;
+use serde::Serialize;
+
+/// Detections of one model class.
+#[derive(Debug, Serialize)]
+pub struct ClassCount {
+    /// Model class name.
+    pub class: String,
+    /// The ontology object it became, or `None` when dropped.
+    pub object: Option<String>,
+    /// Detections kept after thresholds and NMS.
+    pub count: u64,
+}
+
+/// What a `prelabel run` did.
+#[derive(Debug, Serialize)]
+pub struct Summary {
+    status: &'static str,
+    video: VideoSummary,
+    frames: FrameSummary,
+    model: ModelSummary,
+    detections: u64,
+    objects_written: u64,
+    classes: Vec<ClassCount>,
+    label_row: String,
+    generated_ontology: Option<String>,
+    seconds: Seconds,
+    fps: f64,
+}
+
+#[derive(Debug, Serialize)]
+struct VideoSummary {
+    path: String,
+    width: u32,
+    height: u32,
+    fps: f64,
+    codec: String,
+}
+
+#[derive(Debug, Serialize)]
+struct FrameSummary {
+    decoded: u64,
+    expected: Option<u64>,
+    lost: u64,
+    corrupt_packets: u64,
+    read_error: Option<String>,
+    detected: u64,
+    stride: u64,
+}
+
+#[derive(Debug, Serialize)]
+struct ModelSummary {
+    path: String,
+    layout: &'static str,
+    input: String,
+    batch: usize,
+    device: String,
+}
+
+#[derive(Debug, Serialize)]
+struct Seconds {
+    decode: f64,
+    preprocess: f64,
+    infer: f64,
+    postprocess: f64,
+    label: f64,
+    write: f64,
+    total: f64,
+}
+
+impl Summary {
+    /// Gathers the summary of a finished run; `post` is (label building, writing) time.
+    #[allow(clippy::too_many_arguments)]
+    pub fn new(
+        video: &Path,
+        out: &Path,
+        generated_ontology: Option<&Path>,
+        detector: &Detector,
+        device: Device,
+        run: &VideoDetections,
+        stride: u64,
+        classes: Vec<ClassCount>,
+        (label, write): (Duration, Duration),
+    ) -> Self {
+        let layout = match detector.output_layout() {
+            OutputLayout::SsdBoxesScores { .. } => "SSD boxes+scores",
+            OutputLayout::YoloRawHead { .. } => "YOLO raw head",
+            OutputLayout::YoloEndToEnd { .. } => "YOLO end-to-end",
+        };
+        let input = detector.input_layout();
+        let t = &run.timings;
+        let total = t.total + label + write;
+        let report = &run.report;
+        Self {
+            status: if report.is_partial() { "partial" } else { "complete" },
+            video: VideoSummary {
+                path: video.display().to_string(),
+                width: run.info.width,
+                height: run.info.height,
+                fps: run.info.fps,
+                codec: run.info.codec.clone(),
+            },
+            frames: FrameSummary {
+                decoded: report.frames_decoded,
+                expected: run.info.frame_count_hint,
+                lost: report.frames_lost,
+                corrupt_packets: report.corrupt_packets,
+                read_error: report.read_error.clone(),
+                detected: run.frames.len() as u64,
+                stride,
+            },
+            model: ModelSummary {
+                path: detector.path().display().to_string(),
+                layout,
+                input: format!("{}x{}", input.width, input.height),
+                batch: detector.max_batch(),
+                device: device.to_string(),
+            },
+            detections: classes.iter().map(|c| c.count).sum(),
+            objects_written: classes.iter().filter(|c| c.object.is_some()).map(|c| c.count).sum(),
+            classes,
+            label_row: out.display().to_string(),
+            generated_ontology: generated_ontology.map(|p| p.display().to_string()),
+            seconds: Seconds {
+                decode: t.decode.as_secs_f64(),
+                preprocess: t.preprocess.as_secs_f64(),
+                infer: t.infer.as_secs_f64(),
+                postprocess: t.postprocess.as_secs_f64(),
+                label: label.as_secs_f64(),
+                write: write.as_secs_f64(),
+                total: total.as_secs_f64(),
+            },
+            fps: report.frames_decoded as f64 / total.as_secs_f64().max(1e-9),
+        }
+    }
+
+    /// One line saying what part of the video was lost.
+    pub fn partial_reason(&self, video: &Path) -> String {
+        let f = &self.frames;
+        let expected = f.expected.map_or_else(String::new, |e| format!(" of {e}"));
+        let mut causes = Vec::new();
+        if f.lost > 0 {
+            causes.push(format!("{} frames lost", f.lost));
+        }
+        if f.corrupt_packets > 0 {
+            causes.push(format!("{} corrupt packets skipped", f.corrupt_packets));
+        }
+        if let Some(e) = &f.read_error {
+            causes.push(format!("read error: {e}"));
+        }
+        format!("{}: partly decoded: labelled {}{expected} frames; {}", video.display(), f.decoded, causes.join(", "))
+    }
+}
+
+impl fmt::Display for Summary {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let v = &self.video;
+        let fr = &self.frames;
+        let m = &self.model;
+        let s = &self.seconds;
+        writeln!(f, "prelabel run: {} ({})", v.path, self.status)?;
+        writeln!(f, "  video      {}x{}, {:.2} fps, {}", v.width, v.height, v.fps, v.codec)?;
+        let expected = fr.expected.map_or_else(String::new, |e| format!(" of {e}"));
+        writeln!(f, "  frames     {} decoded{expected}, {} run through the detector (stride {})", fr.decoded, fr.detected, fr.stride)?;
+        writeln!(f, "  model      {} ({}, input {}, batch {}, {})", m.path, m.layout, m.input, m.batch, m.device)?;
+        writeln!(f, "  detections {} kept, {} written as objects", self.detections, self.objects_written)?;
+        for c in &self.classes {
+            match &c.object {
+                Some(object) if object == &c.class => writeln!(f, "    {:<16} {:>7}", c.class, c.count)?,
+                Some(object) => writeln!(f, "    {:<16} {:>7}  as {object}", c.class, c.count)?,
+                None => writeln!(f, "    {:<16} {:>7}  dropped: no bounding-box object in the ontology", c.class, c.count)?,
+            }
+        }
+        writeln!(
+            f,
+            "  time       decode {:.2}s  preprocess {:.2}s  infer {:.2}s  postprocess {:.2}s  label {:.2}s  write {:.2}s",
+            s.decode, s.preprocess, s.infer, s.postprocess, s.label, s.write
+        )?;
+        writeln!(f, "             total {:.2}s wall ({:.1} frames/s; stages overlap)", s.total, self.fps)?;
+        writeln!(f, "  label row  {}", self.label_row)?;
+        if let Some(o) = &self.generated_ontology {
+            writeln!(f, "  ontology   {o} (generated from the model's classes)")?;
+        }
+        Ok(())
+    }
+}
