@@ -1,0 +1,222 @@
+//! `prelabel run` with the bundled real detector on the real vtest.avi footage: the known
+//! detections, parity with an independent Python reference decode, and Encord's own SDK reading
+//! the label row back. The clip is labelled once and shared by the tests in this file.
+
+mod support;
+
+use std::collections::BTreeMap;
+use std::ops::ControlFlow;
+use std::path::PathBuf;
+use std::sync::OnceLock;
+
+use prelabel_decode::{TensorWriter, VideoSource};
+use prelabel_detect::{Detector, DetectorOptions, Device, Runtime};
+use prelabel_encord::{FrameObject, LabelRow};
+use serde_json::Value;
+use support::*;
+
+struct Labelled {
+    _dir: tempfile::TempDir,
+    row_path: PathBuf,
+    ontology_path: PathBuf,
+    row: LabelRow,
+    summary: Value,
+}
+
+fn labelled() -> &'static Labelled {
+    static RUN: OnceLock<Labelled> = OnceLock::new();
+    RUN.get_or_init(|| {
+        let dir = tempfile::tempdir().unwrap();
+        let row_path = dir.path().join("vtest.label_row.json");
+        let out = prelabel_ok(&[
+            "run",
+            data("vtest.avi").to_str().unwrap(),
+            "--model",
+            ssd_model().to_str().unwrap(),
+            "--out",
+            row_path.to_str().unwrap(),
+            "--json-summary",
+        ]);
+        let summary = serde_json::from_slice(&out.stdout).expect("JSON summary on stdout");
+        Labelled {
+            ontology_path: dir.path().join("vtest.ontology.json"),
+            row: read_label_row(&row_path),
+            row_path,
+            summary,
+            _dir: dir,
+        }
+    })
+}
+
+fn frame_objects(row: &LabelRow, frame: u64) -> &[FrameObject] {
+    let unit = row.data_units.values().next().expect("one data unit");
+    unit.labels.get(&frame).map_or(&[], |l| &l.objects)
+}
+
+#[test]
+fn frame_400_holds_the_three_pedestrians_and_two_parked_vans() {
+    let run = labelled();
+    let objects = frame_objects(&run.row, 400);
+    let count = |name: &str| objects.iter().filter(|o| o.name == name && o.confidence >= 0.5).count();
+    assert!(count("person") >= 3, "{objects:#?}");
+    assert!(count("car") >= 2, "{objects:#?}");
+    assert!(objects.iter().all(|o| !o.manual_annotation && o.object_hash.len() == 8));
+    assert_eq!(run.summary["status"], "complete");
+    assert_eq!(run.summary["frames"]["decoded"], 795);
+    assert_eq!(run.summary["frames"]["detected"], 795);
+    assert_eq!(run.row.data_units.values().next().unwrap().width, 768);
+}
+
+/// Every 20th frame, as the model input the pipeline makes from it.
+fn model_inputs() -> (Vec<u64>, Vec<f32>) {
+    let runtime = Runtime::load(None).unwrap();
+    let options = DetectorOptions {
+        device: Device::Cpu,
+        intra_threads: 1,
+        score_threshold: 0.4,
+        iou_threshold: 0.5,
+        max_detections: 100,
+        batch_size: 1,
+    };
+    let detector = Detector::load(&runtime, &ssd_model(), options).unwrap();
+    let mut writer = TensorWriter::new(*detector.input_layout());
+    let image_len = detector.input_layout().image_len();
+    let (mut indices, mut tensor) = (Vec::new(), Vec::new());
+    VideoSource::open(&data("vtest.avi"), 1)
+        .unwrap()
+        .decode(|frame| {
+            if frame.index() % 20 == 0 {
+                let start = tensor.len();
+                tensor.resize(start + image_len, 0.0);
+                writer.write(&frame, &mut tensor[start..]).unwrap();
+                indices.push(frame.index());
+            }
+            ControlFlow::Continue(())
+        })
+        .unwrap();
+    (indices, tensor)
+}
+
+#[test]
+fn boxes_match_an_independent_onnxruntime_reference_decode() {
+    let run = labelled();
+    let dir = tempfile::tempdir().unwrap();
+    let (indices, tensor) = model_inputs();
+    let frames_npy = dir.path().join("frames.npy");
+    write_npy(&frames_npy, &[indices.len(), 300, 300, 3], &tensor);
+    let sizes = dir.path().join("sizes.json");
+    std::fs::write(&sizes, serde_json::json!({"width": 768, "height": 576, "frame_indices": indices}).to_string()).unwrap();
+    let reference_path = dir.path().join("reference.json");
+    python_script(
+        "reference_ssd.py",
+        &[
+            ssd_model().to_str().unwrap(),
+            frames_npy.to_str().unwrap(),
+            sizes.to_str().unwrap(),
+            reference_path.to_str().unwrap(),
+            "--score-threshold",
+            "0.4",
+            "--iou-threshold",
+            "0.5",
+            "--max-detections",
+            "100",
+        ],
+    );
+    let reference: Value = serde_json::from_slice(&std::fs::read(&reference_path).unwrap()).unwrap();
+    let labels: Vec<String> = std::fs::read_to_string(ssd_model().with_extension("labels.txt"))
+        .unwrap()
+        .lines()
+        .map(str::to_owned)
+        .collect();
+
+    let mut compared = 0;
+    for frame in reference["frames"].as_array().unwrap() {
+        let index = frame["frame"].as_u64().unwrap();
+        let ours = frame_objects(&run.row, index);
+        let expected = frame["detections"].as_array().unwrap();
+        assert_eq!(ours.len(), expected.len(), "frame {index}: box count differs: ours {ours:#?} reference {expected:#?}");
+        let mut unmatched: Vec<&FrameObject> = ours.iter().collect();
+        for want in expected {
+            let name = &labels[want["class_index"].as_u64().unwrap() as usize];
+            let f = |k: &str| want[k].as_f64().unwrap();
+            // Encord boxes live inside the frame, so ours are clipped to it; clip the reference too.
+            let norm = |v: f64, size: f64| (v / size).clamp(0.0, 1.0);
+            let want_box = [norm(f("x1"), 768.0), norm(f("y1"), 576.0), norm(f("x2"), 768.0), norm(f("y2"), 576.0)];
+            let (pos, iou) = unmatched
+                .iter()
+                .enumerate()
+                .filter(|(_, o)| &o.name == name)
+                .map(|(i, o)| {
+                    let b = o.bounding_box;
+                    (i, iou([b.x, b.y, b.x + b.w, b.y + b.h], want_box))
+                })
+                .max_by(|a, b| a.1.total_cmp(&b.1))
+                .unwrap_or_else(|| panic!("frame {index}: no {name} box for reference {want}"));
+            let got = unmatched.remove(pos);
+            assert!(iou >= 0.98, "frame {index}: {name} IoU {iou} with the reference {want}");
+            assert!((got.confidence - f("score")).abs() <= 0.01, "frame {index}: {name} score {} vs {want}", got.confidence);
+            compared += 1;
+        }
+    }
+    assert!(compared > 100, "only {compared} boxes compared");
+    eprintln!("parity: {compared} boxes on {} frames match the reference", reference["frames"].as_array().unwrap().len());
+}
+
+fn iou(a: [f64; 4], b: [f64; 4]) -> f64 {
+    let iw = (a[2].min(b[2]) - a[0].max(b[0])).max(0.0);
+    let ih = (a[3].min(b[3]) - a[1].max(b[1])).max(0.0);
+    let inter = iw * ih;
+    let union = (a[2] - a[0]) * (a[3] - a[1]) + (b[2] - b[0]) * (b[3] - b[1]) - inter;
+    if union > 0.0 { inter / union } else { 0.0 }
+}
+
+#[test]
+fn encord_sdk_reads_back_the_same_boxes_and_confidences() {
+    let run = labelled();
+    let dir = tempfile::tempdir().unwrap();
+    let sdk_view = dir.path().join("sdk.json");
+    python_script(
+        "check_label_row_sdk.py",
+        &[
+            run.row_path.to_str().unwrap(),
+            run.ontology_path.to_str().unwrap(),
+            "--frames",
+            "795",
+            "--fps",
+            "10",
+            "--width",
+            "768",
+            "--height",
+            "576",
+            sdk_view.to_str().unwrap(),
+        ],
+    );
+    let sdk: Value = serde_json::from_slice(&std::fs::read(&sdk_view).unwrap()).unwrap();
+    // (frame, object hash) -> (feature hash, x, y, w, h, confidence) as the SDK read them.
+    let read_back: BTreeMap<(u64, String), (String, [f64; 5])> = sdk["objects"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|o| {
+            let f = |k: &str| o[k].as_f64().unwrap();
+            assert_eq!(o["manual_annotation"], false);
+            (
+                (o["frame"].as_u64().unwrap(), o["object_hash"].as_str().unwrap().to_owned()),
+                (o["feature_hash"].as_str().unwrap().to_owned(), [f("x"), f("y"), f("w"), f("h"), f("confidence")]),
+            )
+        })
+        .collect();
+    let unit = run.row.data_units.values().next().unwrap();
+    let written: BTreeMap<(u64, String), (String, [f64; 5])> = unit
+        .labels
+        .iter()
+        .flat_map(|(frame, labels)| {
+            labels.objects.iter().map(move |o| {
+                let b = o.bounding_box;
+                ((*frame, o.object_hash.clone()), (o.feature_hash.clone(), [b.x, b.y, b.w, b.h, o.confidence]))
+            })
+        })
+        .collect();
+    assert!(written.len() > 1000);
+    assert_eq!(read_back, written);
+}
