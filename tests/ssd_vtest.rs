@@ -129,7 +129,7 @@ fn boxes_match_an_independent_onnxruntime_reference_decode() {
         .map(str::to_owned)
         .collect();
 
-    let mut compared = 0;
+    let (mut compared, mut worst_iou, mut worst_score) = (0, 1.0f64, 0.0f64);
     for frame in reference["frames"].as_array().unwrap() {
         let index = frame["frame"].as_u64().unwrap();
         let ours = frame_objects(&run.row, index);
@@ -156,10 +156,13 @@ fn boxes_match_an_independent_onnxruntime_reference_decode() {
             assert!(iou >= 0.98, "frame {index}: {name} IoU {iou} with the reference {want}");
             assert!((got.confidence - f("score")).abs() <= 0.01, "frame {index}: {name} score {} vs {want}", got.confidence);
             compared += 1;
+            worst_iou = worst_iou.min(iou);
+            worst_score = worst_score.max((got.confidence - f("score")).abs());
         }
     }
     assert!(compared > 100, "only {compared} boxes compared");
-    eprintln!("parity: {compared} boxes on {} frames match the reference", reference["frames"].as_array().unwrap().len());
+    let frames = reference["frames"].as_array().unwrap().len();
+    eprintln!("parity: {compared} boxes on {frames} frames match; lowest IoU {worst_iou:.6}, largest score difference {worst_score:.2e}");
 }
 
 fn iou(a: [f64; 4], b: [f64; 4]) -> f64 {

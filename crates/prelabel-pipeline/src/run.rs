@@ -9,15 +9,15 @@ use prelabel_core::{FrameDetections, InputTransform};
 use prelabel_decode::{DecodeError, DecodeReport, TensorWriter, VideoInfo, VideoSource};
 use prelabel_detect::{DetectError, Detector};
 
-/// A stage failed; the message names the stage.
+/// A stage failed; the message names the stage, then the stage's own one-line error.
 #[derive(Debug, thiserror::Error)]
 pub enum PipelineError {
     /// Opening or decoding the video failed.
     #[error("decode: {0}")]
-    Decode(#[from] DecodeError),
+    Decode(DecodeError),
     /// Running the detector failed.
     #[error("infer: {0}")]
-    Detect(#[from] DetectError),
+    Detect(DetectError),
 }
 
 /// How the pipeline runs.
@@ -89,7 +89,7 @@ pub fn detect_video(
     mut on_progress: impl FnMut(Progress),
 ) -> Result<VideoDetections, PipelineError> {
     let started = Instant::now();
-    let source = VideoSource::open(video, options.decode_threads)?;
+    let source = VideoSource::open(video, options.decode_threads).map_err(PipelineError::Decode)?;
     let info = source.info().clone();
     let layout = *detector.input_layout();
     let batch_size = detector.max_batch();
@@ -115,7 +115,7 @@ pub fn detect_video(
             match message {
                 Message::Batch(batch) => {
                     let transforms: Vec<InputTransform> = batch.frames.iter().map(|(_, t)| *t).collect();
-                    let result = detector.detect(&batch.tensor, &transforms)?;
+                    let result = detector.detect(&batch.tensor, &transforms).map_err(PipelineError::Detect)?;
                     timings.infer += result.infer_time;
                     timings.postprocess += result.postprocess_time;
                     let last = batch.frames.last().map_or(0, |(i, _)| *i);
@@ -128,7 +128,7 @@ pub fn detect_video(
                     on_progress(Progress { frames_done: last + 1, frames_total: info.frame_count_hint });
                 }
                 Message::End(end) => {
-                    let (report, preprocess) = end?;
+                    let (report, preprocess) = end.map_err(PipelineError::Decode)?;
                     timings.decode = report.decode_time;
                     timings.preprocess = preprocess;
                     timings.total = started.elapsed();
