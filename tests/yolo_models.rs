@@ -85,6 +85,18 @@ fn raw_head_and_end_to_end_layouts_put_each_batch_row_on_its_own_frame() {
 }
 
 #[test]
+fn an_ultralytics_nms_export_runs_one_frame_per_call_whatever_the_batch_size() {
+    // Such an export fills only row 0 of a batch: batching it would lose frames 1.. of each batch.
+    let graphs = yolo_graphs();
+    let dir = tempfile::tempdir().unwrap();
+    let clip = colour_clip(dir.path());
+    let out = dir.path().join("nms.json");
+    let model = graphs.path().join("yolo_e2e_nms_export.onnx");
+    let row = label(&clip, &model, &out, &["--batch-size", "4", "--score-threshold", "0.5"]);
+    assert_boxes_close(&boxes(&row), &expected_colour_boxes());
+}
+
+#[test]
 fn a_model_with_an_unknown_output_layout_is_refused_naming_what_it_found() {
     let graphs = yolo_graphs();
     let dir = tempfile::tempdir().unwrap();

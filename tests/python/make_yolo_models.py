@@ -8,6 +8,8 @@ Writes (opset 17, IR version 8; overwritten on every run, byte-identical across 
                        (YOLOv8 raw head: rows 0..3 = cx,cy,w,h in input pixels, rows 4..6 = class probs)
   yolo_e2e.onnx        images -> output0 f32 [batch, 3, 6]: x1,y1,x2,y2 (input pixels), score, class_id
   unknown_layout.onnx  images -> logits f32 [batch, 7] (an output layout no adapter should accept)
+  yolo_e2e_nms_export.onnx  yolo_e2e as an Ultralytics `nms=True` export with a dynamic batch behaves:
+                       only image 0 of a batch gets rows (the rest are zeros); metadata args say 'nms': True
 The two YOLO graphs carry Ultralytics metadata_props: names, imgsz, stride, task, end2end.
 
 Per image, m = GlobalAveragePool(images) = mean of R, G, B. Anchor/row k (k = 0,1,2) scores class k with
@@ -95,6 +97,28 @@ def build_e2e():
     return model("yolo_e2e", nodes, inits, "output0", ["batch", C, 6], yolo_meta(True))
 
 
+def build_nms_export():
+    """yolo_e2e as Ultralytics exports it with `nms=True` and a dynamic batch: only image 0 of a
+    batch gets rows, the others are zeros (metadata `args` says `'nms': True`)."""
+    m = build_e2e()
+    g = m.graph
+    g.output[0].name = "output0"
+    for node in g.node:
+        node.output[:] = ["e2e_out" if o == "output0" else o for o in node.output]
+    g.initializer.extend([const("zero_i", np.array(0, np.int64)), const("one_i", np.array(1, np.int64)),
+                          const("mask_shape", np.array([-1, 1, 1], np.int64))])
+    g.node.extend([helper.make_node("Shape", ["images"], ["in_shape"], start=0, end=1),
+                   helper.make_node("Squeeze", ["in_shape"], ["batch_n"]),
+                   helper.make_node("Range", ["zero_i", "batch_n", "one_i"], ["row"]),
+                   helper.make_node("Equal", ["row", "zero_i"], ["is_first"]),
+                   helper.make_node("Cast", ["is_first"], ["first_f"], to=TensorProto.FLOAT),
+                   helper.make_node("Reshape", ["first_f", "mask_shape"], ["mask"]),
+                   helper.make_node("Mul", ["e2e_out", "mask"], ["output0"])])
+    g.name = "yolo_e2e_nms_export"
+    helper.set_model_props(m, {**yolo_meta(True), "args": "{'batch': 1, 'nms': True, 'dynamic': True}"})
+    return m
+
+
 def build_unknown():
     nodes, inits = common_nodes()
     w = np.arange(21, dtype=np.float32).reshape(3, 7) / 10
@@ -120,8 +144,13 @@ def self_check(paths):
         sess = ort.InferenceSession(path, providers=["CPUExecutionProvider"])
         outs[key] = sess.run(None, {"images": x})[0]
         single = sess.run(None, {"images": x[3:4]})[0]
-        check(np.allclose(single[0], outs[key][3]), f"{key}: batch row 3 != batch-1 run on image 3")
+        if key != "nms_export":
+            check(np.allclose(single[0], outs[key][3]), f"{key}: batch row 3 != batch-1 run on image 3")
     raw, e2e, unk = outs["raw"], outs["e2e"], outs["unknown"]
+    nms = outs["nms_export"]
+    check(np.array_equal(nms[0], e2e[0]) and not nms[1:].any(), "nms_export: only image 0 of a batch has rows")
+    sess = ort.InferenceSession(paths["nms_export"], providers=["CPUExecutionProvider"])
+    check(np.array_equal(sess.run(None, {"images": x[1:2]})[0][0], e2e[1]), "nms_export: batch 1 answers for image 1")
     check(raw.shape == (4, 4 + C, N) and e2e.shape == (4, C, 6) and unk.shape == (4, 7),
           f"shapes raw {raw.shape} e2e {e2e.shape} unknown {unk.shape}")
     for i in range(4):
@@ -148,7 +177,8 @@ def main():
     os.makedirs(out_dir, exist_ok=True)
     paths = {}
     for key, fname, build in (("raw", "yolo_raw.onnx", build_raw), ("e2e", "yolo_e2e.onnx", build_e2e),
-                              ("unknown", "unknown_layout.onnx", build_unknown)):
+                              ("unknown", "unknown_layout.onnx", build_unknown),
+                              ("nms_export", "yolo_e2e_nms_export.onnx", build_nms_export)):
         paths[key] = os.path.join(out_dir, fname)
         m = build()
         onnx.checker.check_model(m, full_check=True)

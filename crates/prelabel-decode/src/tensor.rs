@@ -72,12 +72,8 @@ impl TensorWriter {
                     let stride = scaled.stride(plane);
                     let data = scaled.data(plane);
                     for y in 0..sh {
-                        let row = &data[y * stride..y * stride + sw * 4];
                         let out_start = channel * w * h + (py + y) * w + px;
-                        let out = &mut dst[out_start..out_start + sw];
-                        for (o, bytes) in out.iter_mut().zip(row.chunks_exact(4)) {
-                            *o = f32::from_le_bytes([bytes[0], bytes[1], bytes[2], bytes[3]]) * gain;
-                        }
+                        copy_f32_row(&data[y * stride..y * stride + sw * 4], &mut dst[out_start..out_start + sw], gain);
                     }
                 }
             }
@@ -96,6 +92,23 @@ impl TensorWriter {
             }
         }
         Ok(t)
+    }
+}
+
+/// Copies one row of little-endian f32 samples into `out`, scaled by `gain`: a plain memory copy
+/// when no scaling is needed (FFmpeg's plane rows are aligned, so they can be read as f32).
+fn copy_f32_row(row: &[u8], out: &mut [f32], gain: f32) {
+    // SAFETY: every bit pattern is a valid f32; `align_to` only reinterprets the aligned middle.
+    let (head, floats, _) = unsafe { row.align_to::<f32>() };
+    if cfg!(target_endian = "little") && head.is_empty() && floats.len() == out.len() {
+        out.copy_from_slice(floats);
+        if gain != 1.0 {
+            out.iter_mut().for_each(|v| *v *= gain);
+        }
+    } else {
+        for (o, bytes) in out.iter_mut().zip(row.chunks_exact(4)) {
+            *o = f32::from_le_bytes([bytes[0], bytes[1], bytes[2], bytes[3]]) * gain;
+        }
     }
 }
 

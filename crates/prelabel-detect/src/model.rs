@@ -114,6 +114,8 @@ impl Detector {
         let names_meta = meta("names").and_then(|t| parse_names(&t));
         let imgsz = meta("imgsz").and_then(|t| parse_imgsz(&t));
         let end2end = meta("end2end").and_then(|t| parse_bool(&t));
+        // Ultralytics' `nms=True` exports answer only for image 0 of a dynamic batch.
+        let nms_export = meta("args").is_some_and(|args| args.contains("'nms': True"));
         drop(metadata);
 
         let unknown = |reason: String| DetectError::UnknownLayout {
@@ -135,6 +137,7 @@ impl Detector {
         };
         let batch_axis = match input_shape[0] {
             n if n > 0 => BatchAxis::Fixed(n as usize),
+            _ if nms_export => BatchAxis::Fixed(1),
             _ => BatchAxis::Dynamic,
         };
 
