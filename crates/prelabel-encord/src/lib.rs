@@ -5,6 +5,7 @@
 //! The JSON shapes follow Encord's own SDK (encord 0.1.211) field for field; the golden test
 //! reads the SDK's canonical example row and writes it back unchanged.
 
+pub mod auth;
 mod class_map;
 mod hash;
 mod label_row;
