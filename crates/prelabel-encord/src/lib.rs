@@ -7,8 +7,10 @@
 
 pub mod auth;
 mod class_map;
+pub mod client;
 mod hash;
 mod label_row;
+mod merge;
 mod ontology;
 mod write;
 
@@ -17,5 +19,6 @@ pub use hash::{encord_timestamp, encord_timestamp_now, object_hash, uuid_from_se
 pub use label_row::{
     BoundingBox, DataUnit, FrameLabels, FrameObject, LabelRow, LabelRowBuilder, ObjectAnswer, VideoMeta,
 };
+pub use merge::{MergeError, MergeStats, merge_prelabels};
 pub use ontology::{Ontology, OntologyError, OntologyObject};
 pub use write::{WriteError, write_json_atomically};

@@ -1,0 +1,230 @@
+//! Merging fresh pre-labels into a label row people may have worked on. A save replaces the
+//! whole row on the server, so the worker reads the row, keeps everything a person made or
+//! touched, replaces only its own untouched pre-labels, and saves the result.
+//!
+//! An object instance (all its frames) is an **untouched pre-label** when every frame entry has
+//! `manualAnnotation: false` and was last edited by whoever created it. It is **the worker's
+//! own** when its object hash is one the worker produces now (object hashes are deterministic),
+//! or when it was created by an identity that created such an object (so pre-labels from an
+//! earlier run whose detections changed are replaced too). A person's edit of a pre-label wins:
+//! the worker's new version of that object is dropped.
+
+use std::collections::{BTreeMap, BTreeSet};
+
+use serde_json::{Map, Value};
+
+use crate::LabelRow;
+
+/// The row cannot be merged.
+#[derive(Debug, thiserror::Error, PartialEq, Eq)]
+pub enum MergeError {
+    /// The stored row has no data unit for the video.
+    #[error("label row {label_hash}: no data unit {data_hash}")]
+    NoDataUnit {
+        /// The row.
+        label_hash: String,
+        /// The expected data unit.
+        data_hash: String,
+    },
+}
+
+/// What a merge kept, replaced and added.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct MergeStats {
+    /// Object instances of others (people, other tools) kept as they were.
+    pub kept: usize,
+    /// The worker's own untouched pre-labels removed to make way for the new ones.
+    pub replaced: usize,
+    /// New pre-label object instances added.
+    pub added: usize,
+    /// New pre-labels not added because a person had edited the object with that hash.
+    pub edited_by_people: usize,
+}
+
+/// What is known about one object instance of the stored row.
+#[derive(Default)]
+struct Instance {
+    untouched: bool,
+    created_by: Option<String>,
+}
+
+fn object_hash(object: &Value) -> Option<&str> {
+    object.get("objectHash").and_then(Value::as_str)
+}
+
+/// Merges `ours` (fresh pre-labels for the same video) into `stored` (the row as the server
+/// has it) and returns the row to save.
+pub fn merge_prelabels(stored: &Value, ours: &LabelRow) -> Result<(Value, MergeStats), MergeError> {
+    let mut merged = stored.clone();
+    let no_unit = || MergeError::NoDataUnit {
+        label_hash: stored["label_hash"].as_str().unwrap_or_default().to_owned(),
+        data_hash: ours.data_hash.clone(),
+    };
+    let our_unit = ours.data_units.get(&ours.data_hash).ok_or_else(no_unit)?;
+    let labels = merged
+        .get_mut("data_units")
+        .and_then(|u| u.get_mut(&ours.data_hash))
+        .ok_or_else(no_unit)?
+        .as_object_mut()
+        .ok_or_else(no_unit)?
+        .entry("labels")
+        .or_insert_with(|| Value::Object(Map::new()));
+    if !labels.is_object() {
+        *labels = Value::Object(Map::new());
+    }
+
+    // Every stored instance, with whether it is an untouched pre-label and who made it.
+    let mut instances: BTreeMap<String, Instance> = BTreeMap::new();
+    for frame in labels.as_object().into_iter().flat_map(Map::values) {
+        for object in frame.get("objects").and_then(Value::as_array).into_iter().flatten() {
+            let Some(hash) = object_hash(object) else { continue };
+            let created_by = object.get("createdBy").and_then(Value::as_str).map(str::to_owned);
+            let last_edited_by = object.get("lastEditedBy").and_then(Value::as_str).map(str::to_owned);
+            let untouched = object.get("manualAnnotation").and_then(Value::as_bool) == Some(false)
+                && (last_edited_by.is_none() || last_edited_by == created_by);
+            let entry = instances.entry(hash.to_owned()).or_insert(Instance { untouched: true, created_by: None });
+            entry.untouched &= untouched;
+            entry.created_by = entry.created_by.take().or(created_by);
+        }
+    }
+    let our_hashes: BTreeSet<&str> = ours.object_answers.keys().map(String::as_str).collect();
+    let own_identities: BTreeSet<&str> = instances
+        .iter()
+        .filter(|(hash, i)| i.untouched && our_hashes.contains(hash.as_str()))
+        .filter_map(|(_, i)| i.created_by.as_deref())
+        .collect();
+    let is_own = |hash: &str, i: &Instance| {
+        i.untouched && (our_hashes.contains(hash) || i.created_by.as_deref().is_some_and(|c| own_identities.contains(c)))
+    };
+    let removed: BTreeSet<String> = instances.iter().filter(|(h, i)| is_own(h, i)).map(|(h, _)| h.clone()).collect();
+    let edited: BTreeSet<&str> = our_hashes.iter().copied().filter(|h| instances.contains_key(*h) && !removed.contains(*h)).collect();
+    let stats = MergeStats {
+        kept: instances.len() - removed.len(),
+        replaced: removed.len(),
+        added: our_hashes.len() - edited.len(),
+        edited_by_people: edited.len(),
+    };
+
+    // Frames: drop removed instances, add ours; frames left empty disappear.
+    let frames = labels.as_object_mut().ok_or_else(no_unit)?;
+    for frame in frames.values_mut() {
+        if let Some(objects) = frame.get_mut("objects").and_then(Value::as_array_mut) {
+            objects.retain(|o| object_hash(o).is_none_or(|h| !removed.contains(h)));
+        }
+    }
+    for (frame_index, our_frame) in &our_unit.labels {
+        let frame = frames
+            .entry(frame_index.to_string())
+            .or_insert_with(|| serde_json::json!({"objects": [], "classifications": []}));
+        let objects = frame.as_object_mut().ok_or_else(no_unit)?.entry("objects").or_insert_with(|| Value::Array(Vec::new()));
+        if let Some(objects) = objects.as_array_mut() {
+            for object in our_frame.objects.iter().filter(|o| !edited.contains(o.object_hash.as_str())) {
+                objects.push(serde_json::to_value(object).unwrap_or(Value::Null));
+            }
+        }
+    }
+    frames.retain(|_, frame| {
+        let empty = |key: &str| frame.get(key).and_then(Value::as_array).is_none_or(Vec::is_empty);
+        !(empty("objects") && empty("classifications"))
+    });
+
+    // Answers follow the instances.
+    if let Some(answers) = merged.get_mut("object_answers").and_then(Value::as_object_mut) {
+        answers.retain(|hash, _| !removed.contains(hash));
+        for (hash, answer) in ours.object_answers.iter().filter(|(h, _)| !edited.contains(h.as_str())) {
+            answers.insert(hash.clone(), serde_json::to_value(answer).unwrap_or(Value::Null));
+        }
+    }
+    if let Some(actions) = merged.get_mut("object_actions").and_then(Value::as_object_mut) {
+        actions.retain(|hash, _| !removed.contains(hash));
+    }
+    Ok((merged, stats))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::{BoundingBox, DataUnit, FrameLabels, FrameObject, ObjectAnswer};
+    use serde_json::json;
+
+    fn object(hash: &str, manual: bool, created_by: Option<&str>, last_edited_by: Option<&str>, x: f64) -> Value {
+        json!({"name": "Car", "color": "#D33115", "shape": "bounding_box", "value": "car",
+            "createdAt": "Thu, 02 Jan 2025 03:04:05 UTC", "createdBy": created_by, "confidence": 0.9,
+            "objectHash": hash, "featureHash": "carFeat1", "manualAnnotation": manual,
+            "lastEditedAt": "Thu, 02 Jan 2025 03:04:05 UTC", "lastEditedBy": last_edited_by,
+            "boundingBox": {"h": 0.1, "w": 0.1, "x": x, "y": 0.1}})
+    }
+
+    fn stored() -> Value {
+        json!({"label_hash": "L", "data_hash": "D", "data_units": {"D": {"labels": {
+            "0": {"objects": [
+                object("human001", true, Some("ann@x.com"), Some("ann@x.com"), 0.5),
+                object("ownOld01", false, Some("bot@x.com"), Some("bot@x.com"), 0.1),
+                object("ownEdit1", false, Some("bot@x.com"), Some("ann@x.com"), 0.7),
+            ], "classifications": []},
+            "1": {"objects": [object("staleOwn", false, Some("bot@x.com"), None, 0.2)], "classifications": []},
+        }}},
+        "object_answers": {"human001": {"classifications": [{"name": "Colour"}], "objectHash": "human001"},
+            "ownOld01": {"classifications": [], "objectHash": "ownOld01"},
+            "ownEdit1": {"classifications": [], "objectHash": "ownEdit1"},
+            "staleOwn": {"classifications": [], "objectHash": "staleOwn"}},
+        "object_actions": {}, "classification_answers": {"cls1": {"classificationHash": "cls1"}}})
+    }
+
+    fn ours(hashes: &[(u64, &str)]) -> LabelRow {
+        let mut base: LabelRow =
+            serde_json::from_slice(&std::fs::read(concat!(env!("CARGO_MANIFEST_DIR"), "/tests/fixtures/video_label_row_example.json")).unwrap())
+                .unwrap();
+        base.data_hash = "D".into();
+        let template: FrameObject = serde_json::from_value(object("x", false, None, None, 0.3)).unwrap();
+        let mut labels = BTreeMap::new();
+        base.object_answers.clear();
+        for (frame, hash) in hashes {
+            let o = FrameObject { object_hash: (*hash).into(), bounding_box: BoundingBox { x: 0.3, y: 0.3, w: 0.1, h: 0.1 }, ..template.clone() };
+            labels.entry(*frame).or_insert(FrameLabels { objects: vec![], classifications: vec![] }).objects.push(o);
+            base.object_answers.insert((*hash).into(), ObjectAnswer { classifications: vec![], object_hash: (*hash).into() });
+        }
+        let unit = base.data_units.values().next().unwrap().clone();
+        base.data_units = BTreeMap::from([("D".to_owned(), DataUnit { data_hash: "D".into(), labels, ..unit })]);
+        base
+    }
+
+    fn hashes_on(row: &Value, frame: &str) -> Vec<String> {
+        row["data_units"]["D"]["labels"][frame]["objects"]
+            .as_array()
+            .map(|a| a.iter().map(|o| o["objectHash"].as_str().unwrap().to_owned()).collect())
+            .unwrap_or_default()
+    }
+
+    #[test]
+    fn people_keep_their_work_and_own_prelabels_are_replaced() {
+        let (merged, stats) = merge_prelabels(&stored(), &ours(&[(0, "ownOld01"), (0, "ownEdit1"), (2, "ownNew01")])).unwrap();
+        // The person's box is untouched, byte for byte.
+        assert_eq!(merged["data_units"]["D"]["labels"]["0"]["objects"][0], stored()["data_units"]["D"]["labels"]["0"]["objects"][0]);
+        assert_eq!(hashes_on(&merged, "0"), ["human001", "ownEdit1", "ownOld01"]);
+        assert_eq!(merged["data_units"]["D"]["labels"]["0"]["objects"][1]["boundingBox"]["x"], 0.7, "the person's edit wins");
+        assert_eq!(merged["data_units"]["D"]["labels"]["0"]["objects"][2]["boundingBox"]["x"], 0.3, "the new pre-label");
+        assert!(merged["data_units"]["D"]["labels"].get("1").is_none(), "a stale own pre-label of the same creator goes");
+        assert_eq!(hashes_on(&merged, "2"), ["ownNew01"]);
+        assert_eq!(stats, MergeStats { kept: 2, replaced: 2, added: 2, edited_by_people: 1 });
+        let answers: Vec<&String> = merged["object_answers"].as_object().unwrap().keys().collect();
+        assert_eq!(answers, ["human001", "ownEdit1", "ownNew01", "ownOld01"]);
+        assert_eq!(merged["object_answers"]["human001"], stored()["object_answers"]["human001"]);
+        assert_eq!(merged["classification_answers"], stored()["classification_answers"]);
+    }
+
+    #[test]
+    fn merging_twice_gives_the_same_row() {
+        let fresh = ours(&[(0, "ownOld01"), (3, "ownNew02")]);
+        let (once, _) = merge_prelabels(&stored(), &fresh).unwrap();
+        let (twice, stats) = merge_prelabels(&once, &fresh).unwrap();
+        assert_eq!(once, twice);
+        assert_eq!((stats.replaced, stats.added), (2, 2));
+    }
+
+    #[test]
+    fn a_row_without_the_data_unit_is_an_error() {
+        let err = merge_prelabels(&json!({"label_hash": "L", "data_units": {}}), &ours(&[])).unwrap_err();
+        assert_eq!(err, MergeError::NoDataUnit { label_hash: "L".into(), data_hash: "D".into() });
+    }
+}
