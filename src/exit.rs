@@ -4,8 +4,11 @@ use std::process::ExitCode;
 
 use prelabel_decode::DecodeError;
 use prelabel_detect::DetectError;
+use prelabel_encord::auth::AuthError;
+use prelabel_encord::client::ApiError;
 use prelabel_encord::{ClassMapError, OntologyError, WriteError};
 use prelabel_pipeline::PipelineError;
+use prelabel_pipeline::worker::WorkerError;
 
 /// Everything worked.
 pub const SUCCESS: u8 = 0;
@@ -14,6 +17,8 @@ pub const INTERNAL: u8 = 1;
 // 2 is clap's code for bad usage.
 /// The video was only partly decodable; what decoded was labelled and written.
 pub const PARTIAL: u8 = 3;
+/// Some tasks or videos failed; the others were done.
+pub const SOME_FAILED: u8 = 4;
 /// The video is missing or not a readable video.
 pub const BAD_VIDEO: u8 = 10;
 /// The model is missing, not ONNX, or of an unknown layout.
@@ -24,6 +29,9 @@ pub const BAD_ONTOLOGY: u8 = 12;
 pub const OUTPUT: u8 = 13;
 /// ONNX Runtime or the requested device is unavailable.
 pub const RUNTIME: u8 = 14;
+/// Encord (or the Encord-compatible server) refused or could not be reached, or the project
+/// lacks the stage or pathway asked for, or the key is unusable.
+pub const ENCORD: u8 = 15;
 
 /// The exit code for an error that ended a command.
 pub fn code_for(error: &anyhow::Error) -> ExitCode {
@@ -42,8 +50,10 @@ pub fn code_for(error: &anyhow::Error) -> ExitCode {
         decode(e)
     } else if let Some(e) = error.downcast_ref::<DetectError>() {
         detect(e)
-    } else if error.is::<OntologyError>() || error.is::<ClassMapError>() {
+    } else if error.is::<OntologyError>() || error.is::<ClassMapError>() || matches!(error.downcast_ref(), Some(WorkerError::ClassMap(_))) {
         BAD_ONTOLOGY
+    } else if error.is::<WorkerError>() || error.is::<ApiError>() || error.is::<AuthError>() {
+        ENCORD
     } else if error.is::<WriteError>() {
         OUTPUT
     } else {

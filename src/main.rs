@@ -1,8 +1,12 @@
 //! `prelabel`: pre-label videos for Encord with an ONNX detector.
 
+mod config;
+mod detector_args;
 mod exit;
 mod run;
+mod serve;
 mod summary;
+mod worker;
 
 use std::process::ExitCode;
 
@@ -10,7 +14,7 @@ use clap::{Parser, Subcommand};
 
 /// Pre-label videos for Encord with an ONNX object detector.
 #[derive(Parser)]
-#[command(name = "prelabel", version, about)]
+#[command(name = "prelabel", version, about, args_override_self = true)]
 struct Cli {
     #[command(subcommand)]
     command: Command,
@@ -20,12 +24,25 @@ struct Cli {
 enum Command {
     /// Label one video file and write an Encord video label row.
     Run(run::RunArgs),
+    /// Pre-label the tasks of an Encord workflow agent stage, save and proceed them.
+    Worker(worker::WorkerArgs),
+    /// Serve a local project directory over Encord's API (for tests and offline runs).
+    Serve(serve::ServeArgs),
 }
 
 fn main() -> ExitCode {
-    let cli = Cli::parse();
+    let args = match config::expand(std::env::args_os().collect()) {
+        Ok(args) => args,
+        Err(error) => {
+            eprintln!("error: {error}");
+            return ExitCode::from(2);
+        }
+    };
+    let cli = Cli::parse_from(args);
     let result = match cli.command {
         Command::Run(args) => run::run(args),
+        Command::Worker(args) => worker::run(args),
+        Command::Serve(args) => serve::run(args),
     };
     match result {
         Ok(code) => code,

@@ -1,8 +1,9 @@
 //! Helpers shared by the integration tests: the built binary, the test venv's Python, FFmpeg.
 #![allow(dead_code)] // each test file uses its own subset
 
+use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
-use std::process::{Command, Output};
+use std::process::{Child, Command, Output, Stdio};
 
 use prelabel_encord::LabelRow;
 
@@ -36,7 +37,11 @@ pub fn prelabel_ok(args: &[&str]) -> Output {
 /// The test venv's Python (made by `scripts/setup --python`, which `scripts/test` runs).
 pub fn python() -> Command {
     let python = std::env::var_os("PRELABEL_PYTHON").map_or_else(|| root().join(".venv/bin/python"), PathBuf::from);
-    assert!(python.exists(), "{}: the test venv is missing; run scripts/test (or scripts/setup --python)", python.display());
+    assert!(
+        python.exists(),
+        "{}: the test venv is missing; run scripts/test (or scripts/setup --python)",
+        python.display()
+    );
     Command::new(python)
 }
 
@@ -91,4 +96,143 @@ pub fn write_npy(path: &Path, shape: &[usize], data: &[f32]) {
         bytes.extend_from_slice(&v.to_le_bytes());
     }
     std::fs::write(path, bytes).expect("write npy");
+}
+
+/// A running `prelabel serve`.
+pub struct Server {
+    child: Option<Child>,
+    /// The port it listens on.
+    pub port: u16,
+    /// `http://127.0.0.1:PORT`.
+    pub base: String,
+    log: PathBuf,
+}
+
+impl Server {
+    /// Starts `prelabel serve --project-dir DIR ARGS…` on a free port and waits for its
+    /// `listening on` line; its stderr goes to `DIR/../server-<n>.log`.
+    pub fn start(project_dir: &Path, args: &[&str]) -> Self {
+        let log = (0..)
+            .map(|n| project_dir.with_file_name(format!("server-{n}.log")))
+            .find(|p| !p.exists())
+            .expect("log name");
+        let mut child = Command::new(env!("CARGO_BIN_EXE_prelabel"))
+            .arg("serve")
+            .arg("--project-dir")
+            .arg(project_dir)
+            .args(args)
+            .stdout(Stdio::piped())
+            .stderr(std::fs::File::create(&log).expect("log file"))
+            .spawn()
+            .expect("start prelabel serve");
+        let mut line = String::new();
+        BufReader::new(child.stdout.take().expect("stdout")).read_line(&mut line).expect("read stdout");
+        let Some(base) = line.trim().strip_prefix("listening on ").map(str::to_owned) else {
+            let _ = child.kill();
+            panic!("prelabel serve did not start: {line:?}\n{}", std::fs::read_to_string(&log).unwrap_or_default());
+        };
+        let port = base.rsplit(':').next().and_then(|p| p.parse().ok()).expect("port in the listening line");
+        Self { child: Some(child), port, base, log }
+    }
+
+    /// The server's log so far.
+    pub fn log(&self) -> String {
+        std::fs::read_to_string(&self.log).unwrap_or_default()
+    }
+
+    /// Sends SIGTERM and checks that the server exits with status 0.
+    pub fn stop(mut self) {
+        let mut child = self.child.take().expect("running");
+        let status = Command::new("kill").args(["-TERM", &child.id().to_string()]).status().expect("kill");
+        assert!(status.success());
+        let exit = child.wait().expect("wait for the server");
+        assert!(exit.success(), "prelabel serve exited with {exit}:\n{}", self.log());
+    }
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        if let Some(child) = &mut self.child {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+    }
+}
+
+/// Makes an Ed25519 key pair with `ssh-keygen`; returns the private key's path.
+pub fn keygen(dir: &Path, name: &str) -> PathBuf {
+    let path = dir.join(name);
+    let status = Command::new("ssh-keygen")
+        .args(["-q", "-t", "ed25519", "-N", "", "-C", name, "-f"])
+        .arg(&path)
+        .status()
+        .expect("run ssh-keygen");
+    assert!(status.success(), "ssh-keygen failed");
+    path
+}
+
+/// Ids of the test project (see `project_json`).
+pub mod ids {
+    /// The project.
+    pub const PROJECT: &str = "00000000-0000-4000-8000-0000000000a1";
+    /// The agent stage "Pre-Labeling Agent".
+    pub const AGENT_STAGE: &str = "00000000-0000-4000-8000-0000000000c1";
+    /// The annotation stage "Annotate 1".
+    pub const ANNOTATE_STAGE: &str = "00000000-0000-4000-8000-0000000000c2";
+    /// The review stage "Review 1" (where the "Failed" pathway leads).
+    pub const REVIEW_STAGE: &str = "00000000-0000-4000-8000-0000000000c3";
+
+    /// The data hash of the i-th video.
+    pub fn data_hash(i: usize) -> String {
+        format!("00000000-0000-4000-8000-00000000f{i:03}")
+    }
+
+    /// The task of the i-th video.
+    pub fn task(i: usize) -> String {
+        format!("00000000-0000-4000-8000-0000000002{i:02}")
+    }
+}
+
+/// Writes a workflow project for `prelabel serve` into `dir`: the ontology generated from the
+/// bundled model's COCO classes, an agent stage "Pre-Labeling Agent" with pathways "Annotate 1"
+/// and "Failed", and one task per video (copied into `dir/videos`), each with `extra`
+/// fields merged into its entry (e.g. `initial_label_row`, or `width`… for a file FFmpeg cannot
+/// probe); `public_key` is the one registered user's (agent@example.com).
+pub fn project_json(dir: &Path, videos: &[(&Path, serde_json::Value)], public_key: &str) {
+    let labels: Vec<String> =
+        std::fs::read_to_string(ssd_model().with_extension("labels.txt")).unwrap().lines().map(str::to_owned).collect();
+    let ontology = prelabel_encord::Ontology::from_class_names(&labels);
+    std::fs::create_dir_all(dir.join("videos")).unwrap();
+    let videos: Vec<serde_json::Value> = videos
+        .iter()
+        .enumerate()
+        .map(|(i, (path, extra))| {
+            let file = format!("videos/{}", path.file_name().unwrap().to_str().unwrap());
+            std::fs::copy(path, dir.join(&file)).unwrap();
+            let mut video = serde_json::json!({
+                "file": file, "data_hash": ids::data_hash(i), "task_uuid": ids::task(i),
+                "storage_item_uuid": format!("00000000-0000-4000-8000-0000000003{i:02}"), "stage": ids::AGENT_STAGE,
+            });
+            for (key, value) in extra.as_object().into_iter().flatten() {
+                video[key] = value.clone();
+            }
+            video
+        })
+        .collect();
+    let project = serde_json::json!({
+        "project": {"hash": ids::PROJECT, "title": "Street footage"},
+        "ontology": {"hash": "00000000-0000-4000-8000-0000000000b1", "title": "COCO", "structure": ontology},
+        "dataset": {"hash": "00000000-0000-4000-8000-0000000000e1", "title": "Street videos"},
+        "stages": [
+            {"uuid": ids::AGENT_STAGE, "title": "Pre-Labeling Agent", "type": "AGENT", "pathways": [
+                {"uuid": "00000000-0000-4000-8000-0000000000d1", "title": "Annotate 1", "destination": ids::ANNOTATE_STAGE},
+                {"uuid": "00000000-0000-4000-8000-0000000000d2", "title": "Failed", "destination": ids::REVIEW_STAGE}]},
+            {"uuid": ids::ANNOTATE_STAGE, "title": "Annotate 1", "type": "ANNOTATION"},
+            {"uuid": ids::REVIEW_STAGE, "title": "Review 1", "type": "REVIEW"},
+            {"uuid": "00000000-0000-4000-8000-0000000000c4", "title": "Complete", "type": "DONE"}
+        ],
+        "videos": videos,
+        "users": [{"email": "agent@example.com", "public_key": public_key}],
+    });
+    std::fs::write(dir.join("project.json"), serde_json::to_vec_pretty(&project).unwrap()).unwrap();
 }

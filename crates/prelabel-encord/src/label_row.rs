@@ -144,6 +144,18 @@ impl From<NormXywh> for BoundingBox {
     }
 }
 
+/// The MIME type Encord stores in a video data unit, from the file extension (`video/mp4` when
+/// the extension says nothing more specific).
+pub fn mime_type_for(path: &std::path::Path) -> &'static str {
+    match path.extension().and_then(|e| e.to_str()).map(str::to_ascii_lowercase).as_deref() {
+        Some("avi") => "video/x-msvideo",
+        Some("mkv") => "video/x-matroska",
+        Some("webm") => "video/webm",
+        Some("mov") => "video/quicktime",
+        _ => "video/mp4",
+    }
+}
+
 /// What a label row says about its video.
 #[derive(Debug, Clone, PartialEq)]
 pub struct VideoMeta {

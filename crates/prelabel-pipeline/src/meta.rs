@@ -5,17 +5,6 @@ use std::path::Path;
 use prelabel_decode::VideoInfo;
 use prelabel_encord::{VideoMeta, uuid_from_seed};
 
-/// MIME type from the file extension, as Encord stores it in the data unit.
-fn mime_type(path: &Path) -> &'static str {
-    match path.extension().and_then(|e| e.to_str()).map(str::to_ascii_lowercase).as_deref() {
-        Some("avi") => "video/x-msvideo",
-        Some("mkv") => "video/x-matroska",
-        Some("webm") => "video/webm",
-        Some("mov") => "video/quicktime",
-        _ => "video/mp4",
-    }
-}
-
 /// Metadata for a video outside Encord: the ids are derived from `data_hash` when given, else
 /// from the file name and size, so the same file gets the same ids on every run.
 pub fn video_meta_for_file(path: &Path, info: &VideoInfo, frames_decoded: u64, data_hash: Option<&str>) -> VideoMeta {
@@ -29,12 +18,34 @@ pub fn video_meta_for_file(path: &Path, info: &VideoInfo, frames_decoded: u64, d
         dataset_hash: uuid_from_seed("dataset:local"),
         dataset_title: "prelabel local files".to_owned(),
         data_link: path.display().to_string(),
-        mime_type: mime_type(path).to_owned(),
+        mime_type: prelabel_encord::mime_type_for(path).to_owned(),
         width: info.width,
         height: info.height,
         fps: info.fps,
         duration_secs,
         data_title: title,
+        data_hash,
+    }
+}
+
+/// Metadata for a video whose label row came from Encord: the ids, titles and link are the
+/// stored row's; size and timing are what the decoder found.
+pub fn video_meta_for_stored_row(stored: &serde_json::Value, info: &VideoInfo, frames_decoded: u64) -> VideoMeta {
+    let text = |v: &serde_json::Value| v.as_str().unwrap_or_default().to_owned();
+    let data_hash = text(&stored["data_hash"]);
+    let unit = &stored["data_units"][&data_hash];
+    let frames = info.frame_count_hint.unwrap_or(frames_decoded).max(frames_decoded);
+    VideoMeta {
+        label_hash: text(&stored["label_hash"]),
+        data_title: text(&stored["data_title"]),
+        dataset_hash: text(&stored["dataset_hash"]),
+        dataset_title: text(&stored["dataset_title"]),
+        data_link: text(&unit["data_link"]),
+        mime_type: unit["data_type"].as_str().unwrap_or("video/mp4").to_owned(),
+        width: info.width,
+        height: info.height,
+        fps: info.fps,
+        duration_secs: if info.fps > 0.0 { frames as f64 / info.fps } else { info.duration_secs.unwrap_or(0.0) },
         data_hash,
     }
 }

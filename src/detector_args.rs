@@ -1,0 +1,87 @@
+//! Detector and pipeline flags shared by the commands that label video.
+
+use std::path::PathBuf;
+
+use clap::Args;
+use prelabel_detect::{Detector, DetectorOptions, Device, Runtime};
+use prelabel_pipeline::PipelineOptions;
+
+/// How to load the detector and run the pipeline.
+#[derive(Args, Debug, Clone)]
+pub struct DetectorArgs {
+    /// The ONNX detector (SSD boxes+scores, YOLO raw head, or YOLO end-to-end).
+    #[arg(long)]
+    pub model: PathBuf,
+    /// Map a model class onto an ontology object of another name, e.g. `person=Pedestrian`
+    /// (repeatable).
+    #[arg(long = "alias", value_name = "CLASS=OBJECT", value_parser = parse_alias)]
+    pub aliases: Vec<(String, String)>,
+    /// Minimum class score kept.
+    #[arg(long, default_value_t = 0.4, value_parser = parse_unit)]
+    pub score_threshold: f32,
+    /// Per-class NMS IoU threshold.
+    #[arg(long, default_value_t = 0.5, value_parser = parse_unit)]
+    pub iou_threshold: f32,
+    /// Most detections kept per frame.
+    #[arg(long, default_value_t = 100, value_parser = clap::value_parser!(u32).range(1..))]
+    pub max_detections: u32,
+    /// Frames per inference call, for models with a dynamic batch axis [default: 1 on cpu, 8 on a GPU].
+    #[arg(long, value_parser = clap::value_parser!(u32).range(1..))]
+    pub batch_size: Option<u32>,
+    /// Run the detector on every n-th frame.
+    #[arg(long, default_value_t = 1, value_parser = clap::value_parser!(u64).range(1..))]
+    pub frame_stride: u64,
+    /// Where inference runs: cpu, cuda or tensorrt.
+    #[arg(long, default_value = "cpu")]
+    pub device: Device,
+    /// CPU threads to use in all [default: all cores].
+    #[arg(long, value_parser = clap::value_parser!(u32).range(1..))]
+    pub threads: Option<u32>,
+}
+
+fn parse_alias(text: &str) -> Result<(String, String), String> {
+    match text.split_once('=') {
+        Some((class, object)) if !class.trim().is_empty() && !object.trim().is_empty() => {
+            Ok((class.trim().to_owned(), object.trim().to_owned()))
+        }
+        _ => Err(format!("`{text}` is not CLASS=OBJECT")),
+    }
+}
+
+fn parse_unit(text: &str) -> Result<f32, String> {
+    match text.parse::<f32>() {
+        Ok(v) if (0.0..=1.0).contains(&v) => Ok(v),
+        _ => Err(format!("`{text}` is not a number in 0..1")),
+    }
+}
+
+impl DetectorArgs {
+    /// Loads ONNX Runtime and the model, and returns them with the pipeline settings.
+    ///
+    /// The thread budget: ONNX Runtime gets every core; FFmpeg gets one frame thread per four
+    /// cores (the decode thread mostly waits on inference).
+    pub fn load(&self) -> anyhow::Result<(Detector, PipelineOptions)> {
+        let runtime = Runtime::load(None)?;
+        let total = self.threads.map_or_else(|| std::thread::available_parallelism().map_or(1, usize::from), |t| t as usize);
+        let batch_size = self.batch_size.map_or(if self.device == Device::Cpu { 1 } else { 8 }, |b| b as usize);
+        let detector = Detector::load(
+            &runtime,
+            &self.model,
+            DetectorOptions {
+                device: self.device,
+                intra_threads: total,
+                score_threshold: self.score_threshold,
+                iou_threshold: self.iou_threshold,
+                max_detections: self.max_detections as usize,
+                batch_size,
+            },
+        )?;
+        let pipeline = PipelineOptions { decode_threads: (total / 4).max(1), frame_stride: self.frame_stride, queue_batches: 2 };
+        Ok((detector, pipeline))
+    }
+
+    /// The model's file stem, which goes into object hashes.
+    pub fn model_name(&self) -> String {
+        self.model.file_stem().map_or_else(String::new, |s| s.to_string_lossy().into_owned())
+    }
+}

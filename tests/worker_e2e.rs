@@ -1,0 +1,261 @@
+//! `prelabel worker` end to end over real HTTP on loopback: `prelabel serve` holds a workflow
+//! project with real clips, the worker labels them with the real detector, merges, saves and
+//! proceeds; reruns, faults and shards.
+
+mod support;
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+
+use prelabel_encord::auth::SigningKey;
+use prelabel_encord::client::{EncordClient, RetryPolicy};
+use serde_json::{Value, json};
+use support::*;
+
+const STRIDE: &str = "10";
+
+/// A registered user's key: (private key file, public key line).
+fn agent_key(dir: &Path) -> (PathBuf, String) {
+    let key = keygen(dir, "agent_key");
+    let public = std::fs::read_to_string(key.with_extension("pub")).unwrap().trim().to_owned();
+    (key, public)
+}
+
+fn client(server: &Server, key: &Path) -> EncordClient {
+    let key = SigningKey::from_openssh(&std::fs::read_to_string(key).unwrap()).unwrap();
+    EncordClient::new(&server.base, key, RetryPolicy::default()).unwrap()
+}
+
+fn worker(server: &Server, key: &Path, extra: &[&str]) -> Command {
+    let mut command = Command::new(env!("CARGO_BIN_EXE_prelabel"));
+    command
+        .args(["worker", "--project", ids::PROJECT, "--model", ssd_model().to_str().unwrap(), "--once"])
+        .args(["--frame-stride", STRIDE, "--threads", "1", "--log-format", "json"])
+        .args(extra)
+        .env("ENCORD_SSH_KEY_FILE", key)
+        .env("ENCORD_DOMAIN", &server.base)
+        .env_remove("ENCORD_SSH_KEY");
+    command
+}
+
+fn run_worker(server: &Server, key: &Path, extra: &[&str]) -> Output {
+    worker(server, key, extra).output().expect("run the worker")
+}
+
+fn tasks_in(client: &EncordClient, stage: &str) -> BTreeSet<String> {
+    client.stage_tasks(ids::PROJECT, stage).map(|t| t.unwrap().uuid).collect()
+}
+
+fn stored_row(client: &EncordClient, data_hash: &str) -> Value {
+    let meta = client.label_row_metadata(ids::PROJECT, &[data_hash.to_owned()]).unwrap();
+    let label_hash = meta[0].label_hash.clone().expect("the row exists");
+    client.label_rows(ids::PROJECT, &[label_hash]).unwrap().remove(0)
+}
+
+/// (frame, object hash) → the object entry, for every object of a stored row.
+fn objects(row: &Value) -> BTreeMap<(u64, String), Value> {
+    let data_hash = row["data_hash"].as_str().unwrap();
+    let mut out = BTreeMap::new();
+    for (frame, labels) in row["data_units"][data_hash]["labels"].as_object().into_iter().flatten() {
+        for object in labels["objects"].as_array().into_iter().flatten() {
+            let key = (frame.parse().unwrap(), object["objectHash"].as_str().unwrap().to_owned());
+            assert!(out.insert(key, object.clone()).is_none(), "an object twice on one frame");
+        }
+    }
+    out
+}
+
+/// What `prelabel run` writes for the same video, data hash and settings: (frame, hash) → (box, confidence).
+fn offline_boxes(video: &Path, data_hash: &str, dir: &Path) -> BTreeMap<(u64, String), (Value, Value)> {
+    let out = dir.join(format!("{data_hash}.json"));
+    let model = ssd_model();
+    prelabel_ok(&[
+        "run",
+        video.to_str().unwrap(),
+        "--model",
+        model.to_str().unwrap(),
+        "--frame-stride",
+        STRIDE,
+        "--data-hash",
+        data_hash,
+        "--out",
+        out.to_str().unwrap(),
+        "--quiet",
+        "--threads",
+        "1",
+    ]);
+    let row: Value = serde_json::from_slice(&std::fs::read(out).unwrap()).unwrap();
+    objects(&row).into_iter().map(|(k, o)| (k, (o["boundingBox"].clone(), o["confidence"].clone()))).collect()
+}
+
+fn prelabels(row: &Value) -> BTreeMap<(u64, String), (Value, Value)> {
+    objects(row)
+        .into_iter()
+        .filter(|(_, o)| o["manualAnnotation"] == false)
+        .map(|(k, o)| (k, (o["boundingBox"].clone(), o["confidence"].clone())))
+        .collect()
+}
+
+/// A box a person drew on frame 3 of video 0, before any worker ran.
+fn human_row() -> (Value, Value) {
+    let labels: Vec<String> =
+        std::fs::read_to_string(ssd_model().with_extension("labels.txt")).unwrap().lines().map(str::to_owned).collect();
+    let person = prelabel_encord::Ontology::from_class_names(&labels).objects[0].clone();
+    let object = json!({"name": person.name, "color": person.color, "shape": "bounding_box", "value": "person",
+        "createdAt": "Thu, 02 Jan 2025 03:04:05 UTC", "createdBy": "ann@example.com", "confidence": 1.0,
+        "objectHash": "HumanBx1", "featureHash": person.feature_node_hash, "manualAnnotation": true,
+        "lastEditedAt": "Thu, 02 Jan 2025 03:04:05 UTC", "lastEditedBy": "ann@example.com",
+        "boundingBox": {"h": 0.5, "w": 0.25, "x": 0.125, "y": 0.25}});
+    let data_hash = ids::data_hash(0);
+    let row = json!({"label_hash": null, "branch_name": "main", "created_at": null, "last_edited_at": null,
+        "data_hash": data_hash, "dataset_hash": "00000000-0000-4000-8000-0000000000e1", "dataset_title": "Street videos",
+        "data_title": "bikes.mp4", "data_type": "video", "annotation_task_status": null, "is_shadow_data": false,
+        "object_answers": {"HumanBx1": {"classifications": [], "objectHash": "HumanBx1"}},
+        "classification_answers": {}, "object_actions": {}, "label_status": "LABEL_IN_PROGRESS",
+        "data_units": {data_hash.clone(): {"data_hash": data_hash, "data_title": "bikes.mp4", "data_link": "videos/bikes.mp4",
+            "data_type": "video/mp4", "data_sequence": 0, "width": 640, "height": 272,
+            "labels": {"3": {"objects": [object.clone()], "classifications": []}},
+            "data_duration": 10.0, "data_fps": 25.0}},
+        "spaces": {}});
+    (row, object)
+}
+
+/// Matroska does not store a frame count, so the project states it.
+fn mkv_frames() -> Value {
+    json!({"frame_count": 120})
+}
+
+/// The first 120 frames of vtest.avi as H.264 in Matroska.
+fn mkv_clip(dir: &Path) -> PathBuf {
+    let path = dir.join("vtest-clip.mkv");
+    ffmpeg(&["-i", data("vtest.avi").to_str().unwrap(), "-frames:v", "120", "-c:v", "libx264", "-preset", "veryfast", path.to_str().unwrap()]);
+    path
+}
+
+#[test]
+fn labels_every_task_keeps_human_boxes_and_reruns_without_duplicates() {
+    let dir = tempfile::tempdir().unwrap();
+    let (key, public) = agent_key(dir.path());
+    let (human, human_object) = human_row();
+    let videos = [data("bikes.mp4"), data("vtest.avi"), mkv_clip(dir.path())];
+    let specs: Vec<(&Path, Value)> =
+        vec![(&videos[0], json!({"initial_label_row": human})), (&videos[1], json!({})), (&videos[2], mkv_frames())];
+    let project = dir.path().join("project");
+    project_json(&project, &specs, &public);
+    let server = Server::start(&project, &[]);
+    let api = client(&server, &key);
+    let all: BTreeSet<String> = (0..3).map(ids::task).collect();
+    assert_eq!(tasks_in(&api, ids::AGENT_STAGE), all);
+
+    let first = run_worker(&server, &key, &[]);
+    assert!(first.status.success(), "{}", String::from_utf8_lossy(&first.stderr));
+    assert_eq!(tasks_in(&api, ids::ANNOTATE_STAGE), all, "every task moved to Annotate 1");
+    assert!(tasks_in(&api, ids::AGENT_STAGE).is_empty());
+
+    let mut first_rows = Vec::new();
+    for (i, video) in videos.iter().enumerate() {
+        let row = stored_row(&api, &ids::data_hash(i));
+        let expected = offline_boxes(video, &ids::data_hash(i), dir.path());
+        assert!(expected.len() > 20, "{} has pre-labels to compare", video.display());
+        assert_eq!(prelabels(&row), expected, "{}: the worker's boxes are the offline run's", video.display());
+        first_rows.push(row);
+    }
+    let human_now = &objects(&first_rows[0])[&(3, "HumanBx1".to_owned())];
+    assert_eq!(human_now, &human_object, "the person's box is unchanged");
+    // The server filled in who made the pre-labels.
+    assert!(prelabels(&first_rows[1]).keys().all(|k| objects(&first_rows[1])[k]["createdBy"] == "agent@example.com"));
+
+    // Rerun on the same tasks, moved back to the agent stage: same objects, not twice as many.
+    api.move_tasks(ids::PROJECT, ids::ANNOTATE_STAGE, &all.iter().cloned().collect::<Vec<_>>(), ids::AGENT_STAGE).unwrap();
+    let second = run_worker(&server, &key, &[]);
+    assert!(second.status.success(), "{}", String::from_utf8_lossy(&second.stderr));
+    assert_eq!(tasks_in(&api, ids::ANNOTATE_STAGE), all);
+    for (i, before) in first_rows.iter().enumerate() {
+        let after = stored_row(&api, &ids::data_hash(i));
+        assert_eq!(objects(&after).keys().collect::<Vec<_>>(), objects(before).keys().collect::<Vec<_>>(), "video {i}");
+        assert_eq!(prelabels(&after), prelabels(before), "video {i}");
+    }
+    assert_eq!(objects(&stored_row(&api, &ids::data_hash(0)))[&(3, "HumanBx1".to_owned())], human_object);
+}
+
+#[test]
+fn faults_and_a_corrupt_video_do_not_stop_the_others() {
+    let dir = tempfile::tempdir().unwrap();
+    let (key, public) = agent_key(dir.path());
+    let broken = dir.path().join("broken.mp4");
+    std::fs::write(&broken, (0u32..200_000).map(|i| (i.wrapping_mul(2654435761) >> 9) as u8).collect::<Vec<_>>()).unwrap();
+    let clip = mkv_clip(dir.path());
+    let probe_free = json!({"width": 640, "height": 272, "fps": 25.0, "frame_count": 250, "mime_type": "video/mp4"});
+    let bikes = data("bikes.mp4");
+    let specs: Vec<(&Path, Value)> = vec![(&bikes, json!({})), (&broken, probe_free), (&clip, mkv_frames())];
+    let project = dir.path().join("project");
+    project_json(&project, &specs, &public);
+    let faults = ["--fail-rate", "0.15", "--throttle-rate", "0.1", "--drop-rate", "0.1", "--latency-ms", "5", "--fault-seed", "7"];
+    let server = Server::start(&project, &faults);
+
+    let out = run_worker(&server, &key, &["--failure-pathway", "Failed", "--task-attempts", "3"]);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(4), "some tasks failed: {stderr}");
+    assert!(stderr.lines().any(|l| l.starts_with(&format!("failed: task {} (broken.mp4)", ids::task(1)))), "{stderr}");
+
+    let log = server.log();
+    drop(server);
+    for fault in ["injected fault: 500", "injected fault: 429", "injected fault: dropped"] {
+        assert!(log.contains(fault), "the server injected `{fault}`");
+    }
+    eprintln!("faults injected: {}", log.matches("injected fault").count());
+    let calm = Server::start(&project, &[]);
+    let api = client(&calm, &key);
+    assert_eq!(tasks_in(&api, ids::ANNOTATE_STAGE), BTreeSet::from([ids::task(0), ids::task(2)]));
+    assert_eq!(tasks_in(&api, ids::REVIEW_STAGE), BTreeSet::from([ids::task(1)]), "the corrupt one took the failure pathway");
+    for (i, video) in [(0, &bikes), (2, &clip)] {
+        let row = stored_row(&api, &ids::data_hash(i));
+        assert_eq!(prelabels(&row), offline_boxes(video, &ids::data_hash(i), dir.path()), "video {i}: all labels, none twice");
+    }
+}
+
+#[test]
+fn two_shards_split_the_stage_without_overlap() {
+    let dir = tempfile::tempdir().unwrap();
+    let (key, public) = agent_key(dir.path());
+    let copies: Vec<PathBuf> = (0..6)
+        .map(|i| {
+            let path = dir.path().join(format!("bikes-{i}.mp4"));
+            std::fs::copy(data("bikes.mp4"), &path).unwrap();
+            path
+        })
+        .collect();
+    let specs: Vec<(&Path, Value)> = copies.iter().map(|p| (p.as_path(), json!({}))).collect();
+    let project = dir.path().join("project");
+    project_json(&project, &specs, &public);
+    let server = Server::start(&project, &[]);
+    let shard_of = |i: usize| prelabel_pipeline::worker::shard_of(&ids::data_hash(i), 2);
+    assert!((0..6).any(|i| shard_of(i) == 0) && (0..6).any(|i| shard_of(i) == 1), "both shards have work");
+
+    let spawn = |shard: &str| {
+        worker(&server, &key, &["--shard", shard, "--frame-stride", "50"])
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::piped())
+            .spawn()
+            .unwrap()
+    };
+    let (a, b) = (spawn("0/2"), spawn("1/2"));
+    let done = |child: std::process::Child| -> BTreeSet<String> {
+        let out = child.wait_with_output().unwrap();
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert!(out.status.success(), "{stderr}");
+        stderr
+            .lines()
+            .filter_map(|l| serde_json::from_str::<Value>(l).ok())
+            .filter(|l| l["fields"]["message"] == "task done")
+            .map(|l| l["fields"]["task"].as_str().unwrap().to_owned())
+            .collect()
+    };
+    let (done_a, done_b) = (done(a), done(b));
+    assert!(done_a.is_disjoint(&done_b), "{done_a:?} {done_b:?}");
+    let all: BTreeSet<String> = (0..6).map(ids::task).collect();
+    assert_eq!(done_a.union(&done_b).cloned().collect::<BTreeSet<_>>(), all);
+    assert_eq!(done_a, (0..6).filter(|&i| shard_of(i) == 0).map(ids::task).collect(), "shard 0 took its own tasks");
+    assert_eq!(tasks_in(&client(&server, &key), ids::ANNOTATE_STAGE), all);
+}
