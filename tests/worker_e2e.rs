@@ -30,7 +30,7 @@ fn client(server: &Server, key: &Path) -> EncordClient {
 fn worker(server: &Server, key: &Path, extra: &[&str]) -> Command {
     let mut command = Command::new(env!("CARGO_BIN_EXE_prelabel"));
     command
-        .args(["worker", "--project", ids::PROJECT, "--model", ssd_model().to_str().unwrap(), "--once"])
+        .args(["worker", "--project", ids::PROJECT, "--model", ssd_model().to_str().unwrap()])
         .args(["--frame-stride", STRIDE, "--threads", "1", "--log-format", "json"])
         .args(extra)
         .env("ENCORD_SSH_KEY_FILE", key)
@@ -39,8 +39,9 @@ fn worker(server: &Server, key: &Path, extra: &[&str]) -> Command {
     command
 }
 
+/// Runs `prelabel worker --once …` to the end.
 fn run_worker(server: &Server, key: &Path, extra: &[&str]) -> Output {
-    worker(server, key, extra).output().expect("run the worker")
+    worker(server, key, extra).arg("--once").output().expect("run the worker")
 }
 
 fn tasks_in(client: &EncordClient, stage: &str) -> BTreeSet<String> {
@@ -234,7 +235,7 @@ fn two_shards_split_the_stage_without_overlap() {
     assert!((0..6).any(|i| shard_of(i) == 0) && (0..6).any(|i| shard_of(i) == 1), "both shards have work");
 
     let spawn = |shard: &str| {
-        worker(&server, &key, &["--shard", shard, "--frame-stride", "50"])
+        worker(&server, &key, &["--shard", shard, "--frame-stride", "50", "--once"])
             .stdout(std::process::Stdio::null())
             .stderr(std::process::Stdio::piped())
             .spawn()
@@ -258,4 +259,46 @@ fn two_shards_split_the_stage_without_overlap() {
     assert_eq!(done_a.union(&done_b).cloned().collect::<BTreeSet<_>>(), all);
     assert_eq!(done_a, (0..6).filter(|&i| shard_of(i) == 0).map(ids::task).collect(), "shard 0 took its own tasks");
     assert_eq!(tasks_in(&client(&server, &key), ids::ANNOTATE_STAGE), all);
+}
+
+#[test]
+fn a_polling_worker_serves_metrics_and_stops_cleanly_on_sigterm() {
+    let dir = tempfile::tempdir().unwrap();
+    let (key, public) = agent_key(dir.path());
+    let bikes = data("bikes.mp4");
+    let project = dir.path().join("project");
+    project_json(&project, &[(&bikes, json!({}))], &public);
+    let server = Server::start(&project, &[]);
+    let api = client(&server, &key);
+    let metrics_addr = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().to_string();
+
+    let mut child = worker(&server, &key, &["--frame-stride", "50", "--poll-interval-secs", "1", "--metrics-addr", &metrics_addr])
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    // A polling worker takes the task, then keeps polling an empty stage.
+    let moved = (0..600).any(|_| {
+        std::thread::sleep(std::time::Duration::from_millis(100));
+        tasks_in(&api, ids::ANNOTATE_STAGE).contains(&ids::task(0))
+    });
+    assert!(moved, "the task reached Annotate 1");
+    let metrics = http_get(&metrics_addr);
+    assert!(metrics.contains("prelabel_tasks_done_total 1"), "{metrics}");
+    assert!(metrics.contains("prelabel_frames_total 250"), "{metrics}");
+    assert!(child.try_wait().unwrap().is_none(), "still polling");
+
+    let kill = Command::new("kill").args(["-TERM", &child.id().to_string()]).status().unwrap();
+    assert!(kill.success());
+    let status = child.wait().unwrap();
+    assert_eq!(status.code(), Some(0), "a clean stop");
+}
+
+/// The body of `GET /metrics` from a plain HTTP server at `addr`.
+fn http_get(addr: &str) -> String {
+    use std::io::{Read, Write};
+    let mut stream = std::net::TcpStream::connect(addr).unwrap();
+    stream.write_all(b"GET /metrics HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n").unwrap();
+    let mut response = String::new();
+    stream.read_to_string(&mut response).unwrap();
+    response
 }
