@@ -41,9 +41,10 @@ with warnings.catch_warnings():
 #   (prelabel's low_score 0.1).
 # - lost_track_buffer 30 at frame_rate 30: a lost track is removed after 30 frames without a
 #   match (prelabel's max_missed_frames).
-# - minimum_matching_threshold 0.8: first association accepts cost 1 - IoU * score <= 0.8
-#   (prelabel: IoU >= 0.2, not weighted by score); its second pass accepts IoU >= 0.5 and its
-#   unconfirmed tracks IoU * score >= 0.3, like prelabel's.
+# - minimum_matching_threshold 0.8: the first association accepts cost 1 - IoU * score <= 0.8,
+#   i.e. IoU * score >= 0.2 (prelabel's high_match_min_similarity); supervision's second pass
+#   (IoU >= 0.5) and unconfirmed tracks (IoU * score >= 0.3) are fixed, and prelabel's
+#   defaults are the same.
 # - minimum_consecutive_frames 3: a track is output from its 3rd consecutive match (prelabel's
 #   min_hits; prelabel then also reports the two detections before confirmation, supervision
 #   does not, as an online tracker).

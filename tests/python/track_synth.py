@@ -146,7 +146,7 @@ def render(scene: Scene, rng: np.random.Generator) -> dict:
 
 
 def linear(start: int, x0: float, y0: float, vx: float, vy: float, w: float, h: float) -> Trajectory:
-    """Constant velocity from frame `start`; gone once fully outside the frame."""
+    """Constant velocity from frame `start` on (absent before it)."""
     def at(i: int):
         if i < start:
             return None

@@ -2,9 +2,9 @@
 //!
 //! [`Tracker`] links [`prelabel_core::FrameDetections`] across frames into [`Track`]s: each
 //! track follows one object of one class with a constant-velocity Kalman filter, is matched to
-//! detections by IoU (high-score detections first, then low-score ones to carry it through
-//! occlusion), is confirmed after a few consecutive hits and ends after a number of frames
-//! without a match. The detector may run on every n-th frame only; the filter predicts across
+//! detections by the overlap of its predicted box with theirs (high-score detections first, then
+//! low-score ones to carry it through occlusion), is confirmed after a few consecutive hits and
+//! ends after a number of frames without a match. The detector may run on every n-th frame only; the filter predicts across
 //! the frame gap, and [`Track::interpolated`] fills the frames in between.
 //!
 //! Everything is deterministic: the same frames give the same tracks, with ids numbered

@@ -1,4 +1,5 @@
-//! The tracker: Kalman prediction, two-stage IoU association per class, birth and death.
+//! The tracker: Kalman prediction, ByteTrack's high-score then low-score association per class,
+//! birth and death.
 
 use prelabel_core::{BoxXyxy, Detection, FrameDetections, FramePx};
 
@@ -88,13 +89,24 @@ enum Similarity {
 impl Similarity {
     /// The similarity of the two, after widening both boxes by `buffer` (see
     /// [`TrackerConfig::tentative_buffer_per_skipped_frame`]).
-    fn of(self, predicted: &BoxXyxy<FramePx>, detection: &Detection, buffer: f32) -> f32 {
-        let iou = widened(predicted, buffer).iou(&widened(&detection.bbox_in_frame_px, buffer));
+    fn of(self, predicted_bbox_in_frame_px: &BoxXyxy<FramePx>, detection: &Detection, buffer: f32) -> f32 {
+        let iou = widened(predicted_bbox_in_frame_px, buffer).iou(&widened(&detection.bbox_in_frame_px, buffer));
         match self {
             Similarity::Iou => iou,
             Similarity::IouTimesScore => iou * detection.score,
         }
     }
+}
+
+/// How one matching pass scores a pair of a track and a detection, and which pairs it allows.
+#[derive(Debug, Clone, Copy)]
+struct Pass {
+    similarity: Similarity,
+    /// Pairs scoring less are never matched (nor pairs that do not overlap at all).
+    least: f32,
+    /// Widening of both boxes per frame skipped since the track's last match (see
+    /// [`TrackerConfig::tentative_buffer_per_skipped_frame`]).
+    buffer_per_skipped_frame: f32,
 }
 
 /// The box grown by `fraction` of its width on the left and on the right, and of its height at
@@ -262,22 +274,17 @@ impl Tracker {
     /// three passes, each an optimal matching within classes.
     fn match_detections<'d>(&self, frame_index: u64, high: &[&'d Detection], low: &[&'d Detection]) -> Matches<'d> {
         let config = &self.config;
-        let predicted: Vec<BoxXyxy<FramePx>> = self.live.iter().map(|t| t.filter.bbox_in_frame_px()).collect();
-        // Pairs (live track, detection) from the given tracks and detections of `pool`; boxes
-        // are widened by `buffer_per_skipped_frame` per frame skipped since the track's last match.
-        let associate = |tracks: &[usize],
-                         pool: &[&Detection],
-                         detections: &[usize],
-                         similarity: Similarity,
-                         least: f32,
-                         buffer_per_skipped_frame: f32| {
+        let predicted_bbox_in_frame_px: Vec<BoxXyxy<FramePx>> =
+            self.live.iter().map(|t| t.filter.bbox_in_frame_px()).collect();
+        // Pairs (live track, detection) from the given tracks and detections of `pool`.
+        let associate = |tracks: &[usize], pool: &[&Detection], detections: &[usize], pass: Pass| {
             let pairs = match_by_similarity(tracks.len(), detections.len(), |t, d| {
                 let (track, detection) = (&self.live[tracks[t]], pool[detections[d]]);
                 let skipped_frames = frame_index.saturating_sub(track.last_matched_frame + 1);
-                let buffer = buffer_per_skipped_frame * skipped_frames as f32;
-                let value = similarity.of(&predicted[tracks[t]], detection, buffer);
-                // `least` may be 0: a pair that does not overlap at all is never matched.
-                (track.class_index == detection.class_index && value >= least && value > 0.0).then_some(f64::from(value))
+                let buffer = pass.buffer_per_skipped_frame * skipped_frames as f32;
+                let value = pass.similarity.of(&predicted_bbox_in_frame_px[tracks[t]], detection, buffer);
+                let allowed = track.class_index == detection.class_index && value >= pass.least && value > 0.0;
+                allowed.then_some(f64::from(value))
             });
             pairs.into_iter().map(|(t, d)| (tracks[t], detections[d])).collect::<Vec<_>>()
         };
@@ -286,7 +293,12 @@ impl Tracker {
         // 1. High-score detections against every confirmed track, matched last step or lost.
         let confirmed: Vec<usize> = (0..self.live.len()).filter(|&t| self.live[t].id.is_some()).collect();
         let all_high: Vec<usize> = (0..high.len()).collect();
-        for (t, d) in associate(&confirmed, high, &all_high, Similarity::IouTimesScore, config.high_match_min_similarity, 0.0) {
+        let first = Pass {
+            similarity: Similarity::IouTimesScore,
+            least: config.high_match_min_similarity,
+            buffer_per_skipped_frame: 0.0,
+        };
+        for (t, d) in associate(&confirmed, high, &all_high, first) {
             matches.of_track[t] = Some(high[d]);
             matches.high_used[d] = true;
         }
@@ -298,21 +310,19 @@ impl Tracker {
             .filter(|&t| matches.of_track[t].is_none() && self.live[t].matched_last_step)
             .collect();
         let all_low: Vec<usize> = (0..low.len()).collect();
-        for (t, d) in associate(&recently_seen, low, &all_low, Similarity::Iou, config.low_match_min_iou, 0.0) {
+        let second = Pass { similarity: Similarity::Iou, least: config.low_match_min_iou, buffer_per_skipped_frame: 0.0 };
+        for (t, d) in associate(&recently_seen, low, &all_low, second) {
             matches.of_track[t] = Some(low[d]);
         }
         // 3. The remaining high-score detections against tentative tracks.
         let tentative: Vec<usize> = (0..self.live.len()).filter(|&t| self.live[t].id.is_none()).collect();
         let free_high: Vec<usize> = (0..high.len()).filter(|&d| !matches.high_used[d]).collect();
-        let tentative_pairs = associate(
-            &tentative,
-            high,
-            &free_high,
-            Similarity::IouTimesScore,
-            config.tentative_match_min_similarity,
-            config.tentative_buffer_per_skipped_frame,
-        );
-        for (t, d) in tentative_pairs {
+        let third = Pass {
+            similarity: Similarity::IouTimesScore,
+            least: config.tentative_match_min_similarity,
+            buffer_per_skipped_frame: config.tentative_buffer_per_skipped_frame,
+        };
+        for (t, d) in associate(&tentative, high, &free_high, third) {
             matches.of_track[t] = Some(high[d]);
             matches.high_used[d] = true;
         }
