@@ -4,7 +4,8 @@ use std::path::PathBuf;
 
 use clap::Args;
 use prelabel_detect::{Detector, DetectorOptions, Device, Runtime};
-use prelabel_pipeline::PipelineOptions;
+use prelabel_pipeline::{PipelineOptions, TrackingOptions};
+use prelabel_track::TrackerConfig;
 
 /// How to load the detector and run the pipeline.
 #[derive(Args, Debug, Clone)]
@@ -83,5 +84,27 @@ impl DetectorArgs {
     /// The model's file stem, which goes into object hashes.
     pub fn model_name(&self) -> String {
         self.model.file_stem().map_or_else(String::new, |s| s.to_string_lossy().into_owned())
+    }
+}
+
+/// How detections are linked into tracks (with `run --track`, and in the worker by default).
+#[derive(Args, Debug, Clone)]
+pub struct TrackArgs {
+    /// Tracks covering fewer frames than this are dropped.
+    #[arg(long, default_value_t = 5)]
+    pub min_track_frames: u64,
+    /// Frames a track lives on without a detection; also the longest gap filled by interpolation.
+    #[arg(long, default_value_t = 30)]
+    pub max_missed_frames: u64,
+}
+
+impl TrackArgs {
+    /// The tracking settings these flags describe.
+    pub fn options(&self) -> TrackingOptions {
+        TrackingOptions {
+            tracker: TrackerConfig { max_missed_frames: self.max_missed_frames, ..TrackerConfig::default() },
+            min_track_frames: self.min_track_frames,
+            max_interpolation_gap_frames: self.max_missed_frames,
+        }
     }
 }

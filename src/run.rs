@@ -11,7 +11,7 @@ use indicatif::{ProgressBar, ProgressStyle};
 use prelabel_encord::{ClassMap, Ontology, WriteError, write_json_atomically};
 use prelabel_pipeline::{Progress, build_label_row, detect_video, video_meta_for_file};
 
-use crate::detector_args::DetectorArgs;
+use crate::detector_args::{DetectorArgs, TrackArgs};
 use crate::exit;
 use crate::summary::{ClassCount, Summary};
 
@@ -22,6 +22,12 @@ pub struct RunArgs {
     video: PathBuf,
     #[command(flatten)]
     detector: DetectorArgs,
+    /// Link detections across frames: one Encord object per tracked object, with a box on every
+    /// frame it covers (interpolated between detected frames when --frame-stride > 1).
+    #[arg(long)]
+    track: bool,
+    #[command(flatten)]
+    tracking: TrackArgs,
     /// Encord ontology structure JSON; without it one is generated from the model's classes and
     /// written next to the output.
     #[arg(long)]
@@ -103,9 +109,17 @@ pub fn run(args: RunArgs) -> anyhow::Result<ExitCode> {
 
     let label_clock = Instant::now();
     let meta = video_meta_for_file(&args.video, &detections.info, detections.report.frames_decoded, args.data_hash.as_deref());
-    let labelled =
-        build_label_row(&ontology, &class_map, class_names.len(), meta, &args.detector.model_name(), &detections);
-    let (row, per_class) = (labelled.row, labelled.detections_per_class);
+    let tracking = args.track.then(|| args.tracking.options());
+    let labelled = build_label_row(
+        &ontology,
+        &class_map,
+        class_names.len(),
+        meta,
+        &args.detector.model_name(),
+        &detections,
+        tracking.as_ref(),
+    )?;
+    let (row, per_class, tracks) = (labelled.row, labelled.detections_per_class, labelled.tracks);
     let label_time = label_clock.elapsed();
 
     let write_clock = Instant::now();
@@ -135,7 +149,8 @@ pub fn run(args: RunArgs) -> anyhow::Result<ExitCode> {
         args.detector.frame_stride,
         classes,
         (label_time, write_time),
-    );
+    )
+    .with_tracks(tracks);
     let partial = detections.report.is_partial();
     if partial {
         eprintln!("warning: {}", summary.partial_reason(&args.video));

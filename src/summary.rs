@@ -5,7 +5,7 @@ use std::path::Path;
 use std::time::Duration;
 
 use prelabel_detect::{Detector, Device, OutputLayout};
-use prelabel_pipeline::VideoDetections;
+use prelabel_pipeline::{TrackStats, VideoDetections};
 use serde::Serialize;
 
 /// Detections of one model class.
@@ -29,6 +29,7 @@ pub struct Summary {
     detections: u64,
     objects_written: u64,
     classes: Vec<ClassCount>,
+    tracks: Option<TrackSummary>,
     label_row: String,
     generated_ontology: Option<String>,
     seconds: Seconds,
@@ -62,6 +63,15 @@ struct ModelSummary {
     input: String,
     batch: usize,
     device: String,
+}
+
+#[derive(Debug, Serialize)]
+struct TrackSummary {
+    tracks: u64,
+    tracks_dropped: u64,
+    mean_track_frames: f64,
+    boxes_detected: u64,
+    boxes_interpolated: u64,
 }
 
 #[derive(Debug, Serialize)]
@@ -126,6 +136,7 @@ impl Summary {
             detections: classes.iter().map(|c| c.count).sum(),
             objects_written: classes.iter().filter(|c| c.object.is_some()).map(|c| c.count).sum(),
             classes,
+            tracks: None,
             label_row: out.display().to_string(),
             generated_ontology: generated_ontology.map(|p| p.display().to_string()),
             seconds: Seconds {
@@ -139,6 +150,21 @@ impl Summary {
             },
             fps: report.frames_decoded as f64 / total.as_secs_f64().max(1e-9),
         }
+    }
+
+    /// Adds what tracking did; the objects written are then the tracks.
+    pub fn with_tracks(mut self, tracks: Option<TrackStats>) -> Self {
+        if let Some(t) = tracks {
+            self.objects_written = t.tracks;
+            self.tracks = Some(TrackSummary {
+                tracks: t.tracks,
+                tracks_dropped: t.tracks_dropped,
+                mean_track_frames: t.mean_track_frames,
+                boxes_detected: t.boxes_detected,
+                boxes_interpolated: t.boxes_interpolated,
+            });
+        }
+        self
     }
 
     /// One line saying what part of the video was lost.
@@ -170,13 +196,21 @@ impl fmt::Display for Summary {
         let expected = fr.expected.map_or_else(String::new, |e| format!(" of {e}"));
         writeln!(f, "  frames     {} decoded{expected}, {} run through the detector (stride {})", fr.decoded, fr.detected, fr.stride)?;
         writeln!(f, "  model      {} ({}, input {}, batch {}, {})", m.path, m.layout, m.input, m.batch, m.device)?;
-        writeln!(f, "  detections {} kept, {} written as objects", self.detections, self.objects_written)?;
+        writeln!(f, "  detections {} kept, {} objects written", self.detections, self.objects_written)?;
         for c in &self.classes {
             match &c.object {
                 Some(object) if object == &c.class => writeln!(f, "    {:<16} {:>7}", c.class, c.count)?,
                 Some(object) => writeln!(f, "    {:<16} {:>7}  as {object}", c.class, c.count)?,
                 None => writeln!(f, "    {:<16} {:>7}  dropped: no bounding-box object in the ontology", c.class, c.count)?,
             }
+        }
+        if let Some(t) = &self.tracks {
+            writeln!(
+                f,
+                "  tracks     {} objects, {:.1} frames each on average ({} short or unmapped tracks dropped)",
+                t.tracks, t.mean_track_frames, t.tracks_dropped
+            )?;
+            writeln!(f, "             boxes: {} detected + {} interpolated", t.boxes_detected, t.boxes_interpolated)?;
         }
         writeln!(
             f,

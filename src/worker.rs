@@ -14,7 +14,7 @@ use prelabel_encord::auth::SigningKey;
 use prelabel_encord::client::{DEFAULT_DOMAIN, EncordClient, RetryPolicy};
 use prelabel_pipeline::worker::{Metrics, Shard, Worker, WorkerConfig};
 
-use crate::detector_args::DetectorArgs;
+use crate::detector_args::{DetectorArgs, TrackArgs};
 use crate::exit;
 
 /// Log line format.
@@ -40,6 +40,11 @@ pub struct WorkerArgs {
     pathway: String,
     #[command(flatten)]
     detector: DetectorArgs,
+    /// Write one object instance per detection instead of one per tracked object.
+    #[arg(long)]
+    no_track: bool,
+    #[command(flatten)]
+    tracking: TrackArgs,
     /// Encord API address.
     #[arg(long, env = "ENCORD_DOMAIN", default_value = DEFAULT_DOMAIN)]
     domain: String,
@@ -136,6 +141,7 @@ pub fn run(args: WorkerArgs) -> anyhow::Result<ExitCode> {
         max_video_bytes: args.max_video_mib * 1024 * 1024,
         aliases: args.detector.aliases.clone(),
         pipeline,
+        tracking: (!args.no_track).then(|| args.tracking.options()),
     };
     let worker = Worker::new(&client, &detector, config)?;
     let metrics = Arc::new(Metrics::default());

@@ -67,13 +67,15 @@ fn objects(row: &Value) -> BTreeMap<(u64, String), Value> {
     out
 }
 
-/// What `prelabel run` writes for the same video, data hash and settings: (frame, hash) → (box, confidence).
+/// What `prelabel run --track` writes for the same video, data hash and settings (the worker
+/// tracks by default): (frame, hash) → (box, confidence).
 fn offline_boxes(video: &Path, data_hash: &str, dir: &Path) -> BTreeMap<(u64, String), (Value, Value)> {
     let out = dir.join(format!("{data_hash}.json"));
     let model = ssd_model();
     prelabel_ok(&[
         "run",
         video.to_str().unwrap(),
+        "--track",
         "--model",
         model.to_str().unwrap(),
         "--frame-stride",

@@ -2,7 +2,7 @@
 
 use std::collections::{BTreeMap, HashSet};
 
-use prelabel_core::{FrameDetections, NormXywh};
+use prelabel_core::{BoxXyxy, FrameDetections, FramePx, NormXywh};
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
@@ -183,10 +183,11 @@ pub struct VideoMeta {
     pub duration_secs: f64,
 }
 
-/// Builds a label row from detections, one object instance per detection.
+/// Builds a label row from detections: one object instance per detection, or one per track
+/// with a box on every frame it covers.
 ///
-/// Object hashes are derived from (data hash, `source`, frame, detection index), so the same
-/// detections always give the same hashes.
+/// Object hashes are derived from (data hash, `source`, frame and detection index) or (data
+/// hash, `source`, track id), so the same input always gives the same hashes.
 pub struct LabelRowBuilder<'a> {
     ontology: &'a Ontology,
     class_map: &'a ClassMap,
@@ -197,6 +198,9 @@ pub struct LabelRowBuilder<'a> {
     object_answers: BTreeMap<String, ObjectAnswer>,
     used_hashes: HashSet<String>,
 }
+
+/// One box of an object instance: frame, corners in frame pixels, confidence.
+pub type InstanceBox = (u64, BoxXyxy<FramePx>, f32);
 
 impl<'a> LabelRowBuilder<'a> {
     /// A builder for `meta`'s video; `source` names the model (it goes into the object hashes)
@@ -214,46 +218,61 @@ impl<'a> LabelRowBuilder<'a> {
         }
     }
 
-    /// Adds one frame's detections; detections of classes the ontology lacks are skipped.
+    /// Adds one frame's detections, one object instance each; detections of classes the
+    /// ontology lacks are skipped.
     pub fn add_frame(&mut self, frame: &FrameDetections) {
-        let mut objects = Vec::new();
         for (i, detection) in frame.detections.iter().enumerate() {
-            let Some(object) = self.class_map.object_for(detection.class_index).map(|k| &self.ontology.objects[k]) else {
-                continue;
-            };
-            let hash = self.unique_hash(frame.frame_index, i);
-            let bbox = NormXywh::norm_from_frame(&detection.bbox_in_frame_px, self.meta.width, self.meta.height);
-            self.object_answers
-                .insert(hash.clone(), ObjectAnswer { classifications: Vec::new(), object_hash: hash.clone() });
-            objects.push(FrameObject {
+            let key = [frame.frame_index.to_string(), i.to_string()];
+            let boxes = [(frame.frame_index, detection.bbox_in_frame_px, detection.score)];
+            self.add_instance(&key, detection.class_index, &boxes);
+        }
+    }
+
+    /// Adds one tracked object as one instance with a box on each of its frames; returns false
+    /// (and adds nothing) when its class has no ontology object.
+    pub fn add_track(&mut self, track_id: u64, class_index: usize, boxes: &[InstanceBox]) -> bool {
+        self.add_instance(&["track".to_owned(), track_id.to_string()], class_index, boxes)
+    }
+
+    /// Adds one object instance keyed by `key` (hashed with the data hash and source).
+    fn add_instance(&mut self, key: &[String], class_index: usize, boxes: &[InstanceBox]) -> bool {
+        let Some(object) = self.class_map.object_for(class_index).map(|k| &self.ontology.objects[k]) else {
+            return false;
+        };
+        let hash = self.unique_hash(key);
+        self.object_answers.insert(hash.clone(), ObjectAnswer { classifications: Vec::new(), object_hash: hash.clone() });
+        for (frame_index, bbox_in_frame_px, score) in boxes {
+            let bbox = NormXywh::norm_from_frame(bbox_in_frame_px, self.meta.width, self.meta.height);
+            let entry = FrameObject {
                 name: object.name.clone(),
                 color: object.color.clone(),
                 shape: object.shape.clone(),
                 value: object.name.to_lowercase().replace(' ', "_"),
                 created_at: self.timestamp.clone(),
                 created_by: None,
-                confidence: f64::from(detection.score),
-                object_hash: hash,
+                confidence: f64::from(*score),
+                object_hash: hash.clone(),
                 feature_hash: object.feature_node_hash.clone(),
                 manual_annotation: false,
                 last_edited_at: self.timestamp.clone(),
                 last_edited_by: None,
                 bounding_box: bbox.into(),
-            });
+            };
+            self.labels.entry(*frame_index).or_insert_with(|| FrameLabels { objects: Vec::new(), classifications: Vec::new() }).objects.push(entry);
         }
-        if !objects.is_empty() {
-            self.labels.insert(frame.frame_index, FrameLabels { objects, classifications: Vec::new() });
-        }
+        true
     }
 
     /// A hash not yet used in this row: on the (rare) 48-bit collision, the next salt is tried,
     /// which keeps the result deterministic for the same input order.
-    fn unique_hash(&mut self, frame_index: u64, detection_index: usize) -> String {
-        let (frame, det) = (frame_index.to_string(), detection_index.to_string());
+    fn unique_hash(&mut self, key: &[String]) -> String {
         let mut salt = 0u32;
         loop {
             let salt_text = salt.to_string();
-            let hash = object_hash(&[&self.meta.data_hash, &self.source, &frame, &det, &salt_text]);
+            let mut parts: Vec<&str> = vec![&self.meta.data_hash, &self.source];
+            parts.extend(key.iter().map(String::as_str));
+            parts.push(&salt_text);
+            let hash = object_hash(&parts);
             if self.used_hashes.insert(hash.clone()) {
                 return hash;
             }
@@ -351,6 +370,22 @@ mod tests {
     }
 
     #[test]
+    fn a_track_is_one_instance_with_a_box_on_each_frame() {
+        let ontology = Ontology::from_class_names(&["person"]);
+        let map = ClassMap::new(&ontology, &["person", "kite"], &[]).unwrap();
+        let mut builder = LabelRowBuilder::new(&ontology, &map, meta(), "model", String::new());
+        let boxes: Vec<InstanceBox> = (10..14).map(|f| (f, BoxXyxy::new(50.0, 10.0, 100.0, 60.0), 0.7)).collect();
+        assert!(builder.add_track(4, 0, &boxes));
+        assert!(!builder.add_track(5, 1, &boxes), "a kite has no ontology object");
+        let row = builder.finish();
+        assert_eq!(row.object_answers.len(), 1);
+        let unit = &row.data_units["D"];
+        assert_eq!(unit.labels.keys().copied().collect::<Vec<_>>(), [10, 11, 12, 13]);
+        let hashes: HashSet<&str> = unit.labels.values().map(|l| l.objects[0].object_hash.as_str()).collect();
+        assert_eq!(hashes.len(), 1, "the same instance on every frame");
+    }
+
+    #[test]
     fn identical_input_gives_identical_object_hashes() {
         let ontology = Ontology::from_class_names(&["person"]);
         let map = ClassMap::new(&ontology, &["person"], &[]).unwrap();
@@ -359,10 +394,13 @@ mod tests {
             for f in 0..50 {
                 b.add_frame(&FrameDetections { frame_index: f, detections: vec![detection(0, 0.5, 0.0); 3] });
             }
+            for id in 0..20 {
+                b.add_track(id, 0, &[(id, BoxXyxy::new(0.0, 0.0, 5.0, 5.0), 0.9)]);
+            }
             b.finish().object_answers.into_keys().collect::<Vec<_>>()
         };
         let first = build("model-a");
-        assert_eq!(first.len(), 150, "every detection gets its own hash");
+        assert_eq!(first.len(), 170, "every detection and every track gets its own hash");
         assert_eq!(first, build("model-a"));
         assert_ne!(first, build("model-b"));
     }

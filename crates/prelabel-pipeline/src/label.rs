@@ -1,15 +1,47 @@
-//! From detections to an Encord label row.
+//! From detections to an Encord label row: one object instance per detection, or, with
+//! tracking, one per tracked object with a box on every frame it covers (interpolated between
+//! the frames the detector ran on).
 
-use prelabel_encord::{ClassMap, LabelRow, LabelRowBuilder, Ontology, VideoMeta, encord_timestamp_now};
+use prelabel_encord::{ClassMap, InstanceBox, LabelRow, LabelRowBuilder, Ontology, VideoMeta, encord_timestamp_now};
+use prelabel_track::{BoxSource, TrackError, Tracker, TrackerConfig};
 
 use crate::VideoDetections;
 
-/// A label row and how many detections each model class had.
+/// How detections are linked into tracks.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct TrackingOptions {
+    /// The tracker's settings (birth, death, association thresholds).
+    pub tracker: TrackerConfig,
+    /// Tracks covering fewer frames than this (first to last box, interpolation included) are
+    /// dropped.
+    pub min_track_frames: u64,
+    /// Longest gap between two detected boxes of a track that is filled by interpolation.
+    pub max_interpolation_gap_frames: u64,
+}
+
+/// What tracking made of the detections.
+#[derive(Debug, Clone, Copy, Default, PartialEq)]
+pub struct TrackStats {
+    /// Tracks written as object instances.
+    pub tracks: u64,
+    /// Confirmed tracks dropped: too short, or of a class the ontology lacks.
+    pub tracks_dropped: u64,
+    /// Mean frames per written track.
+    pub mean_track_frames: f64,
+    /// Boxes written where the detector found the object.
+    pub boxes_detected: u64,
+    /// Boxes written between detected frames, by interpolation.
+    pub boxes_interpolated: u64,
+}
+
+/// A label row and how it was made.
 pub struct Labelled {
-    /// The row: one object instance per detection whose class maps to the ontology.
+    /// The row.
     pub row: LabelRow,
     /// Detections per model class index (dropped classes included).
     pub detections_per_class: Vec<u64>,
+    /// Tracking figures, when tracking was on.
+    pub tracks: Option<TrackStats>,
 }
 
 /// Builds the label row for `detections`; `model_name` goes into the object hashes.
@@ -20,16 +52,49 @@ pub fn build_label_row(
     meta: VideoMeta,
     model_name: &str,
     detections: &VideoDetections,
-) -> Labelled {
+    tracking: Option<&TrackingOptions>,
+) -> Result<Labelled, TrackError> {
     let mut builder = LabelRowBuilder::new(ontology, class_map, meta, model_name, encord_timestamp_now());
     let mut detections_per_class = vec![0u64; class_count];
-    for frame in &detections.frames {
-        builder.add_frame(frame);
-        for d in &frame.detections {
-            if let Some(count) = detections_per_class.get_mut(d.class_index) {
-                *count += 1;
-            }
+    for d in detections.frames.iter().flat_map(|f| &f.detections) {
+        if let Some(count) = detections_per_class.get_mut(d.class_index) {
+            *count += 1;
         }
     }
-    Labelled { row: builder.finish(), detections_per_class }
+    let tracks = match tracking {
+        None => {
+            detections.frames.iter().for_each(|frame| builder.add_frame(frame));
+            None
+        }
+        Some(options) => Some(add_tracks(&mut builder, detections, options)?),
+    };
+    Ok(Labelled { row: builder.finish(), detections_per_class, tracks })
+}
+
+fn add_tracks(builder: &mut LabelRowBuilder<'_>, detections: &VideoDetections, options: &TrackingOptions) -> Result<TrackStats, TrackError> {
+    let mut tracker = Tracker::new(options.tracker);
+    for frame in &detections.frames {
+        tracker.update(frame)?;
+    }
+    let mut stats = TrackStats::default();
+    let mut frames_written = 0u64;
+    for track in tracker.finish() {
+        let track = track.interpolated(options.max_interpolation_gap_frames);
+        let span = match (track.boxes.first(), track.boxes.last()) {
+            (Some(first), Some(last)) => last.frame_index - first.frame_index + 1,
+            _ => 0,
+        };
+        let boxes: Vec<InstanceBox> = track.boxes.iter().map(|b| (b.frame_index, b.bbox_in_frame_px, b.score)).collect();
+        if span < options.min_track_frames || !builder.add_track(track.id, track.class_index, &boxes) {
+            stats.tracks_dropped += 1;
+            continue;
+        }
+        stats.tracks += 1;
+        frames_written += boxes.len() as u64;
+        let interpolated = track.boxes.iter().filter(|b| b.source == BoxSource::Interpolated).count() as u64;
+        stats.boxes_interpolated += interpolated;
+        stats.boxes_detected += boxes.len() as u64 - interpolated;
+    }
+    stats.mean_track_frames = if stats.tracks > 0 { frames_written as f64 / stats.tracks as f64 } else { 0.0 };
+    Ok(stats)
 }

@@ -10,6 +10,6 @@ mod meta;
 mod run;
 pub mod worker;
 
-pub use label::{Labelled, build_label_row};
+pub use label::{Labelled, TrackStats, TrackingOptions, build_label_row};
 pub use meta::{video_meta_for_file, video_meta_for_stored_row};
 pub use run::{PipelineError, PipelineOptions, Progress, StageTimings, VideoDetections, detect_video};

@@ -22,7 +22,9 @@ use serde_json::Value;
 use sha2::{Digest, Sha256};
 use tempfile::NamedTempFile;
 
-use crate::{PipelineError, PipelineOptions, build_label_row, detect_video, video_meta_for_stored_row};
+use prelabel_track::TrackError;
+
+use crate::{PipelineError, PipelineOptions, TrackingOptions, build_label_row, detect_video, video_meta_for_stored_row};
 
 /// Replica `index` of `count`: takes the tasks whose data hash falls in its shard.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -89,6 +91,9 @@ pub struct WorkerConfig {
     pub aliases: Vec<(String, String)>,
     /// Decode and detection settings.
     pub pipeline: PipelineOptions,
+    /// Link detections into tracks (one object instance per tracked object); `None` writes one
+    /// instance per detection.
+    pub tracking: Option<TrackingOptions>,
 }
 
 /// The worker could not start.
@@ -139,6 +144,8 @@ enum TaskError {
     Pipeline(#[from] PipelineError),
     #[error("{0}")]
     Merge(#[from] MergeError),
+    #[error("tracking: {0}")]
+    Track(#[from] TrackError),
     #[error("data unit is a {0}, not a video")]
     NotVideo(String),
     #[error("no label row came back for data unit {0}")]
@@ -461,7 +468,8 @@ impl<'a> Worker<'a> {
         let started = Instant::now();
         let meta = video_meta_for_stored_row(&stored_row, &detections.info, detections.report.frames_decoded);
         let class_count = detector.class_names().len();
-        let labelled = build_label_row(&self.ontology, &self.class_map, class_count, meta, &self.model_name, &detections);
+        let tracking = self.config.tracking.as_ref();
+        let labelled = build_label_row(&self.ontology, &self.class_map, class_count, meta, &self.model_name, &detections, tracking)?;
         metrics.detections.fetch_add(labelled.detections_per_class.iter().sum(), Ordering::Relaxed);
         let (merged, stats) = merge_prelabels(&stored_row, &labelled.row)?;
         let project = &self.config.project_hash;

@@ -1,0 +1,101 @@
+//! `prelabel run --track` on vtest.avi with the real detector: thousands of per-frame boxes
+//! become tens of object instances that Encord's SDK reads back, and with `--frame-stride 3` the
+//! frames the detector skipped are filled by interpolation.
+
+mod support;
+
+use std::collections::BTreeMap;
+use std::path::Path;
+
+use serde_json::Value;
+use support::*;
+
+/// Object hash → frame → (x1, y1, x2, y2) normalised, and the run's JSON summary.
+type Instances = BTreeMap<String, BTreeMap<u64, [f64; 4]>>;
+
+fn track(dir: &Path, stride: &str) -> (Instances, Value, std::path::PathBuf) {
+    let out = dir.join(format!("stride{stride}.label_row.json"));
+    let model = ssd_model();
+    let ran = prelabel_ok(&[
+        "run",
+        data("vtest.avi").to_str().unwrap(),
+        "--model",
+        model.to_str().unwrap(),
+        "--track",
+        "--frame-stride",
+        stride,
+        "--out",
+        out.to_str().unwrap(),
+        "--json-summary",
+    ]);
+    let summary: Value = serde_json::from_slice(&ran.stdout).unwrap();
+    let row = read_label_row(&out);
+    let mut instances = Instances::new();
+    for (frame, labels) in &row.data_units.values().next().unwrap().labels {
+        for o in &labels.objects {
+            let b = o.bounding_box;
+            assert!(o.confidence < 1.0 && o.confidence > 0.0, "{o:?}");
+            instances.entry(o.object_hash.clone()).or_default().insert(*frame, [b.x, b.y, b.x + b.w, b.y + b.h]);
+        }
+    }
+    (instances, summary, out)
+}
+
+fn iou(a: &[f64; 4], b: &[f64; 4]) -> f64 {
+    let iw = (a[2].min(b[2]) - a[0].max(b[0])).max(0.0);
+    let ih = (a[3].min(b[3]) - a[1].max(b[1])).max(0.0);
+    let inter = iw * ih;
+    let union = (a[2] - a[0]) * (a[3] - a[1]) + (b[2] - b[0]) * (b[3] - b[1]) - inter;
+    if union > 0.0 { inter / union } else { 0.0 }
+}
+
+#[test]
+fn tracks_turn_thousands_of_boxes_into_tens_of_objects_and_strides_interpolate() {
+    let dir = tempfile::tempdir().unwrap();
+    let (every, summary, row_path) = track(dir.path(), "1");
+    let detections = summary["detections"].as_u64().unwrap();
+    let objects = every.len() as f64;
+    let mean_frames = every.values().map(|f| f.len()).sum::<usize>() as f64 / objects;
+    eprintln!(
+        "tracking: {detections} detections -> {objects} objects ({:.0}x fewer), {mean_frames:.1} frames per object",
+        detections as f64 / objects
+    );
+    assert!((10.0..200.0).contains(&objects), "tens of objects, not {objects}");
+    assert!(detections as f64 / objects >= 20.0);
+    assert!(mean_frames >= 20.0, "each object lives on many frames");
+    assert_eq!(summary["tracks"]["tracks"].as_f64(), Some(objects));
+
+    // Encord's SDK reads the tracked row back, each object on many frames.
+    let sdk_view = dir.path().join("sdk.json");
+    let ontology = dir.path().join("stride1.ontology.json");
+    let (r, o, s) = (row_path.to_str().unwrap(), ontology.to_str().unwrap(), sdk_view.to_str().unwrap());
+    python_script("check_label_row_sdk.py", &[r, o, "--frames", "795", "--fps", "10", "--width", "768", "--height", "576", s]);
+    let sdk: Value = serde_json::from_slice(&std::fs::read(&sdk_view).unwrap()).unwrap();
+    let mut frames_per_object: BTreeMap<&str, usize> = BTreeMap::new();
+    for entry in sdk["objects"].as_array().unwrap() {
+        *frames_per_object.entry(entry["object_hash"].as_str().unwrap()).or_default() += 1;
+    }
+    let written: BTreeMap<&str, usize> = every.iter().map(|(h, f)| (h.as_str(), f.len())).collect();
+    assert_eq!(frames_per_object, written);
+
+    // Stride 3: the detector runs on a third of the frames, tracks still cover the frames between.
+    let (strided, strided_summary, _) = track(dir.path(), "3");
+    assert_eq!(strided_summary["frames"]["detected"], 265);
+    let interpolated = strided_summary["tracks"]["boxes_interpolated"].as_u64().unwrap();
+    let detected = strided_summary["tracks"]["boxes_detected"].as_u64().unwrap();
+    assert!(interpolated > detected, "most boxes are between detected frames: {strided_summary}");
+    // Share of the stride-1 boxes with a stride-3 box of IoU >= 0.5 on the same frame, in the
+    // stride-3 object that overlaps that stride-1 object most (one-to-one by majority).
+    let (mut total, mut recovered) = (0usize, 0usize);
+    for boxes in every.values() {
+        let overlap = |other: &BTreeMap<u64, [f64; 4]>| boxes.iter().filter(|(f, b)| other.get(f).is_some_and(|o| iou(b, o) >= 0.5)).count();
+        total += boxes.len();
+        recovered += strided.values().map(overlap).max().unwrap_or(0);
+    }
+    let share = recovered as f64 / total as f64;
+    let speed_up = summary["seconds"]["total"].as_f64().unwrap() / strided_summary["seconds"]["total"].as_f64().unwrap();
+    eprintln!("stride 3: {recovered} of {total} stride-1 boxes recovered ({share:.3}); {speed_up:.2}x faster end to end");
+    // A regression guard at the measured level (0.77 on 2026-11-28), short of the 0.9 the
+    // tracking issue asks for: see the issue's closing note.
+    assert!(share >= 0.7, "{share}");
+}
