@@ -148,7 +148,7 @@ fn boxes_match_an_independent_onnxruntime_reference_decode() {
                 .filter(|(_, o)| &o.name == name)
                 .map(|(i, o)| {
                     let b = o.bounding_box;
-                    (i, iou([b.x, b.y, b.x + b.w, b.y + b.h], want_box))
+                    (i, iou(&[b.x, b.y, b.x + b.w, b.y + b.h], &want_box))
                 })
                 .max_by(|a, b| a.1.total_cmp(&b.1))
                 .unwrap_or_else(|| panic!("frame {index}: no {name} box for reference {want}"));
@@ -165,13 +165,6 @@ fn boxes_match_an_independent_onnxruntime_reference_decode() {
     eprintln!("parity: {compared} boxes on {frames} frames match; lowest IoU {worst_iou:.6}, largest score difference {worst_score:.2e}");
 }
 
-fn iou(a: [f64; 4], b: [f64; 4]) -> f64 {
-    let iw = (a[2].min(b[2]) - a[0].max(b[0])).max(0.0);
-    let ih = (a[3].min(b[3]) - a[1].max(b[1])).max(0.0);
-    let inter = iw * ih;
-    let union = (a[2] - a[0]) * (a[3] - a[1]) + (b[2] - b[0]) * (b[3] - b[1]) - inter;
-    if union > 0.0 { inter / union } else { 0.0 }
-}
 
 #[test]
 fn encord_sdk_reads_back_the_same_boxes_and_confidences() {

@@ -41,13 +41,6 @@ fn track(dir: &Path, stride: &str) -> (Instances, Value, std::path::PathBuf) {
     (instances, summary, out)
 }
 
-fn iou(a: &[f64; 4], b: &[f64; 4]) -> f64 {
-    let iw = (a[2].min(b[2]) - a[0].max(b[0])).max(0.0);
-    let ih = (a[3].min(b[3]) - a[1].max(b[1])).max(0.0);
-    let inter = iw * ih;
-    let union = (a[2] - a[0]) * (a[3] - a[1]) + (b[2] - b[0]) * (b[3] - b[1]) - inter;
-    if union > 0.0 { inter / union } else { 0.0 }
-}
 
 #[test]
 fn tracks_turn_thousands_of_boxes_into_tens_of_objects_and_strides_interpolate() {

@@ -80,6 +80,15 @@ pub fn shared_asset(name: &str) -> Option<PathBuf> {
     }
 }
 
+/// Intersection over union of two `[x1, y1, x2, y2]` boxes; 0 when both are empty.
+pub fn iou(a: &[f64; 4], b: &[f64; 4]) -> f64 {
+    let iw = (a[2].min(b[2]) - a[0].max(b[0])).max(0.0);
+    let ih = (a[3].min(b[3]) - a[1].max(b[1])).max(0.0);
+    let inter = iw * ih;
+    let union = (a[2] - a[0]) * (a[3] - a[1]) + (b[2] - b[0]) * (b[3] - b[1]) - inter;
+    if union > 0.0 { inter / union } else { 0.0 }
+}
+
 /// Writes a float32 array as a NumPy `.npy` file.
 pub fn write_npy(path: &Path, shape: &[usize], data: &[f32]) {
     let dims: Vec<String> = shape.iter().map(usize::to_string).collect();
