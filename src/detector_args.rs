@@ -1,9 +1,12 @@
 //! Detector and pipeline flags shared by the commands that label video.
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
+
+use anyhow::Context;
 
 use clap::Args;
 use prelabel_detect::{Detector, DetectorOptions, Device, Runtime};
+use prelabel_encord::{ClassMap, Ontology};
 use prelabel_pipeline::{PipelineOptions, TrackingOptions};
 use prelabel_track::TrackerConfig;
 
@@ -79,6 +82,24 @@ impl DetectorArgs {
         )?;
         let pipeline = PipelineOptions { decode_threads: (total / 4).max(1), frame_stride: self.frame_stride, queue_batches: 2 };
         Ok((detector, pipeline))
+    }
+
+    /// The ontology to label into (read from `ontology_file`, or generated from the model's
+    /// class names, renamed by the aliases) and the map from model classes onto it.
+    pub fn ontology_for(&self, ontology_file: Option<&Path>, class_names: &[String]) -> anyhow::Result<(Ontology, ClassMap)> {
+        let ontology = match ontology_file {
+            Some(path) => Ontology::from_file(path)?,
+            None => {
+                let renamed: Vec<String> = class_names
+                    .iter()
+                    .map(|c| self.aliases.iter().find(|(class, _)| class.eq_ignore_ascii_case(c)).map_or(c.clone(), |(_, o)| o.clone()))
+                    .collect();
+                Ontology::from_class_names(&renamed)
+            }
+        };
+        let class_map = ClassMap::new(&ontology, class_names, &self.aliases)
+            .with_context(|| ontology_file.map_or_else(|| "class aliases".to_owned(), |p| p.display().to_string()))?;
+        Ok((ontology, class_map))
     }
 
     /// The model's file stem, which goes into object hashes.

@@ -8,6 +8,7 @@ use prelabel_encord::auth::AuthError;
 use prelabel_encord::client::ApiError;
 use prelabel_encord::{ClassMapError, OntologyError, WriteError};
 use prelabel_pipeline::PipelineError;
+use prelabel_pipeline::batch::ManifestError;
 use prelabel_pipeline::worker::WorkerError;
 
 /// Everything worked.
@@ -32,6 +33,8 @@ pub const RUNTIME: u8 = 14;
 /// Encord (or the Encord-compatible server) refused or could not be reached, or the project
 /// lacks the stage or pathway asked for, or the key is unusable.
 pub const ENCORD: u8 = 15;
+/// The batch manifest cannot be read.
+pub const BAD_MANIFEST: u8 = 16;
 
 /// The exit code for an error that ended a command.
 pub fn code_for(error: &anyhow::Error) -> ExitCode {
@@ -54,6 +57,8 @@ pub fn code_for(error: &anyhow::Error) -> ExitCode {
         BAD_ONTOLOGY
     } else if error.is::<WorkerError>() || error.is::<ApiError>() || error.is::<AuthError>() {
         ENCORD
+    } else if error.is::<ManifestError>() {
+        BAD_MANIFEST
     } else if error.is::<WriteError>() {
         OUTPUT
     } else {

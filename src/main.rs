@@ -1,5 +1,6 @@
 //! `prelabel`: pre-label videos for Encord with an ONNX detector.
 
+mod batch;
 mod config;
 mod detector_args;
 mod exit;
@@ -26,6 +27,8 @@ enum Command {
     Run(run::RunArgs),
     /// Pre-label the tasks of an Encord workflow agent stage, save and proceed them.
     Worker(worker::WorkerArgs),
+    /// Label every video of a manifest into label-row files (resumable, shardable).
+    Batch(batch::BatchArgs),
     /// Serve a local project directory over Encord's API (for tests and offline runs).
     Serve(serve::ServeArgs),
 }
@@ -42,6 +45,7 @@ fn main() -> ExitCode {
     let result = match cli.command {
         Command::Run(args) => run::run(args),
         Command::Worker(args) => worker::run(args),
+        Command::Batch(args) => batch::run(args),
         Command::Serve(args) => serve::run(args),
     };
     match result {

@@ -5,10 +5,9 @@ use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 use std::time::{Duration, Instant};
 
-use anyhow::Context;
 use clap::Args;
 use indicatif::{ProgressBar, ProgressStyle};
-use prelabel_encord::{ClassMap, Ontology, WriteError, write_json_atomically};
+use prelabel_encord::{WriteError, write_json_atomically};
 use prelabel_pipeline::{Progress, build_label_row, detect_video, video_meta_for_file};
 
 use crate::detector_args::{DetectorArgs, TrackArgs};
@@ -77,21 +76,7 @@ pub fn run(args: RunArgs) -> anyhow::Result<ExitCode> {
 
     let (mut detector, pipeline) = args.detector.load()?;
     let class_names = detector.class_names().to_vec();
-    let ontology = match &args.ontology {
-        Some(path) => Ontology::from_file(path)?,
-        None => {
-            // Aliases rename the generated objects.
-            let renamed: Vec<String> = class_names
-                .iter()
-                .map(|c| {
-                    args.detector.aliases.iter().find(|(class, _)| class.eq_ignore_ascii_case(c)).map_or(c.clone(), |(_, o)| o.clone())
-                })
-                .collect();
-            Ontology::from_class_names(&renamed)
-        }
-    };
-    let class_map = ClassMap::new(&ontology, &class_names, &args.detector.aliases)
-        .with_context(|| args.ontology.as_ref().map_or_else(|| "class aliases".to_owned(), |p| p.display().to_string()))?;
+    let (ontology, class_map) = args.detector.ontology_for(args.ontology.as_deref(), &class_names)?;
 
     let progress = progress_bar(args.quiet || args.json_summary);
     let detections = detect_video(

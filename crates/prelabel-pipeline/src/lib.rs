@@ -5,11 +5,12 @@
 //! on the caller's thread (ONNX Runtime, head decode, NMS). Batch tensors go round a fixed pool,
 //! so memory does not grow with the video's length. Errors and end of stream travel in-band.
 
+pub mod batch;
 mod label;
 mod meta;
 mod run;
 pub mod worker;
 
 pub use label::{Labelled, TrackStats, TrackingOptions, build_label_row};
-pub use meta::{video_meta_for_file, video_meta_for_stored_row};
+pub use meta::{derived_data_hash, video_meta_for_file, video_meta_for_stored_row};
 pub use run::{PipelineError, PipelineOptions, Progress, StageTimings, VideoDetections, detect_video};

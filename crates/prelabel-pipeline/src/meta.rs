@@ -5,12 +5,23 @@ use std::path::Path;
 use prelabel_decode::VideoInfo;
 use prelabel_encord::{VideoMeta, uuid_from_seed};
 
+/// The file name, as a data title.
+fn file_title(path: &Path) -> String {
+    path.file_name().map_or_else(|| path.display().to_string(), |n| n.to_string_lossy().into_owned())
+}
+
+/// The data hash a local file gets when none is given: derived from its name and size, so the
+/// same file gets the same hash on every run and every host.
+pub fn derived_data_hash(path: &Path) -> String {
+    let size = std::fs::metadata(path).map_or(0, |m| m.len());
+    uuid_from_seed(&format!("data:{}:{size}", file_title(path)))
+}
+
 /// Metadata for a video outside Encord: the ids are derived from `data_hash` when given, else
 /// from the file name and size, so the same file gets the same ids on every run.
 pub fn video_meta_for_file(path: &Path, info: &VideoInfo, frames_decoded: u64, data_hash: Option<&str>) -> VideoMeta {
-    let title = path.file_name().map_or_else(|| path.display().to_string(), |n| n.to_string_lossy().into_owned());
-    let size = std::fs::metadata(path).map_or(0, |m| m.len());
-    let data_hash = data_hash.map_or_else(|| uuid_from_seed(&format!("data:{title}:{size}")), str::to_owned);
+    let title = file_title(path);
+    let data_hash = data_hash.map_or_else(|| derived_data_hash(path), str::to_owned);
     let frames = info.frame_count_hint.unwrap_or(frames_decoded).max(frames_decoded);
     let duration_secs = if info.fps > 0.0 { frames as f64 / info.fps } else { info.duration_secs.unwrap_or(0.0) };
     VideoMeta {

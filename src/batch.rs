@@ -1,0 +1,118 @@
+//! `prelabel batch`: a manifest of videos in, one label row per video out (see
+//! `prelabel_pipeline::batch`), with `summary.json` kept up to date as the job goes.
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use clap::Args;
+use prelabel_encord::write_json_atomically;
+use prelabel_pipeline::batch::{BatchConfig, ManifestLineError, VideoOutcome, read_manifest, run_batch};
+use prelabel_pipeline::worker::Shard;
+use serde::Serialize;
+
+use crate::detector_args::{DetectorArgs, TrackArgs};
+use crate::exit;
+
+/// Arguments of `prelabel batch`.
+#[derive(Args)]
+pub struct BatchArgs {
+    /// JSON Lines: one `{"path": …, "data_hash"?: …}` per line (paths relative to the manifest).
+    #[arg(long)]
+    manifest: PathBuf,
+    /// Where `<data hash>.label_row.json` files and `summary.json` go.
+    #[arg(long)]
+    out_dir: PathBuf,
+    /// Encord ontology structure JSON; without it one is generated from the model's classes and
+    /// written to `<out dir>/ontology.json`.
+    #[arg(long)]
+    ontology: Option<PathBuf>,
+    #[command(flatten)]
+    detector: DetectorArgs,
+    /// One object per tracked object instead of one per detection.
+    #[arg(long)]
+    track: bool,
+    #[command(flatten)]
+    tracking: TrackArgs,
+    /// Take only the videos whose data hash falls in shard I of N (e.g. `$JOB_COMPLETION_INDEX/N`).
+    #[arg(long, value_name = "I/N")]
+    shard: Option<Shard>,
+    /// Print the summary as JSON on stdout.
+    #[arg(long)]
+    json_summary: bool,
+}
+
+/// `summary.json`.
+#[derive(Serialize)]
+struct Summary<'a> {
+    manifest: String,
+    shard: Option<String>,
+    videos: &'a [VideoOutcome],
+    bad_lines: Vec<BadLine>,
+}
+
+#[derive(Serialize)]
+struct BadLine {
+    line: usize,
+    error: String,
+}
+
+/// Runs `prelabel batch`.
+pub fn run(args: BatchArgs) -> anyhow::Result<ExitCode> {
+    std::fs::create_dir_all(&args.out_dir)
+        .map_err(|cause| prelabel_encord::WriteError { path: args.out_dir.clone(), cause })?;
+    let (entries, line_errors) = read_manifest(&args.manifest)?;
+    for ManifestLineError { line, reason } in &line_errors {
+        eprintln!("warning: {}:{line}: skipped: {reason}", args.manifest.display());
+    }
+    let (mut detector, pipeline) = args.detector.load()?;
+    let class_names = detector.class_names().to_vec();
+    let (ontology, class_map) = args.detector.ontology_for(args.ontology.as_deref(), &class_names)?;
+    if args.ontology.is_none() {
+        write_json_atomically(&args.out_dir.join("ontology.json"), &ontology)?;
+    }
+    let config = BatchConfig {
+        out_dir: args.out_dir.clone(),
+        shard: args.shard,
+        pipeline,
+        tracking: args.track.then(|| args.tracking.options()),
+        model_name: args.detector.model_name(),
+    };
+    let summary_path = args.out_dir.join("summary.json");
+    let bad_lines: Vec<BadLine> = line_errors.iter().map(|e| BadLine { line: e.line, error: e.reason.clone() }).collect();
+    let mut outcomes: Vec<VideoOutcome> = Vec::new();
+    let mut write_error = None;
+    run_batch(&entries, &mut detector, &ontology, &class_map, &config, |outcome| {
+        let line = format!("{}: {}", outcome.path, outcome.status);
+        match &outcome.error {
+            Some(e) => eprintln!("{line}: {e}"),
+            None => eprintln!("{line} ({} frames, {} detections, {:.1}s)", outcome.frames, outcome.detections, outcome.seconds),
+        }
+        outcomes.push(outcome.clone());
+        let summary = Summary {
+            manifest: args.manifest.display().to_string(),
+            shard: args.shard.map(|s| format!("{}/{}", s.index, s.count)),
+            videos: &outcomes,
+            bad_lines: bad_lines.iter().map(|b| BadLine { line: b.line, error: b.error.clone() }).collect(),
+        };
+        // Kept up to date after every video, so a killed job still says what it finished.
+        if let Err(e) = write_json_atomically(&summary_path, &summary) {
+            write_error.get_or_insert(e);
+        }
+    });
+    if let Some(e) = write_error {
+        return Err(e.into());
+    }
+    let failed = outcomes.iter().filter(|o| o.status == "failed").count();
+    if args.json_summary {
+        println!("{}", std::fs::read_to_string(&summary_path).unwrap_or_default());
+    }
+    eprintln!(
+        "batch: {} videos done, {} already done, {} failed, {} bad manifest lines; summary: {}",
+        outcomes.iter().filter(|o| o.status == "done" || o.status == "partial").count(),
+        outcomes.iter().filter(|o| o.status == "already_done").count(),
+        failed,
+        bad_lines.len(),
+        summary_path.display()
+    );
+    Ok(ExitCode::from(if failed == 0 && bad_lines.is_empty() { exit::SUCCESS } else { exit::SOME_FAILED }))
+}

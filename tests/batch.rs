@@ -1,0 +1,169 @@
+//! `prelabel batch`: a manifest with a corrupt video and bad lines, a run killed half-way and
+//! resumed, and shards that split the manifest.
+
+mod support;
+
+use std::collections::BTreeSet;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+
+use serde_json::Value;
+use support::*;
+
+fn batch(manifest: &Path, out_dir: &Path, extra: &[&str]) -> Command {
+    let mut command = Command::new(env!("CARGO_BIN_EXE_prelabel"));
+    command
+        .args(["batch", "--manifest", manifest.to_str().unwrap(), "--out-dir", out_dir.to_str().unwrap()])
+        .args(["--model", ssd_model().to_str().unwrap(), "--threads", "1"])
+        .args(extra);
+    command
+}
+
+fn run_batch(manifest: &Path, out_dir: &Path, extra: &[&str]) -> Output {
+    batch(manifest, out_dir, extra).output().expect("run prelabel batch")
+}
+
+/// `n` copies of a clip under distinct names (so distinct derived data hashes), and a manifest.
+fn copies(dir: &Path, clip: &Path, n: usize) -> (PathBuf, Vec<PathBuf>) {
+    let ext = clip.extension().unwrap().to_str().unwrap();
+    let files: Vec<PathBuf> = (0..n)
+        .map(|i| {
+            let path = dir.join(format!("clip-{i}.{ext}"));
+            std::fs::copy(clip, &path).unwrap();
+            path
+        })
+        .collect();
+    let manifest = dir.join("videos.jsonl");
+    let lines: Vec<String> = files.iter().map(|f| serde_json::json!({"path": f.file_name().unwrap().to_str().unwrap()}).to_string()).collect();
+    std::fs::write(&manifest, lines.join("\n")).unwrap();
+    (manifest, files)
+}
+
+fn label_rows(out_dir: &Path) -> BTreeSet<String> {
+    std::fs::read_dir(out_dir)
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .filter(|n| n.ends_with(".label_row.json"))
+        .collect()
+}
+
+/// A label row with its creation and edit times blanked (they say when, not what).
+fn without_times(path: &Path) -> Value {
+    fn blank(v: &mut Value) {
+        match v {
+            Value::Object(map) => {
+                for (key, value) in map.iter_mut() {
+                    if ["createdAt", "lastEditedAt", "created_at", "last_edited_at"].contains(&key.as_str()) {
+                        *value = Value::Null;
+                    } else {
+                        blank(value);
+                    }
+                }
+            }
+            Value::Array(items) => items.iter_mut().for_each(blank),
+            _ => {}
+        }
+    }
+    let mut row: Value = serde_json::from_slice(&std::fs::read(path).unwrap()).unwrap();
+    blank(&mut row);
+    row
+}
+
+#[test]
+fn good_videos_are_labelled_and_the_corrupt_one_and_bad_lines_are_reported() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::copy(data("bikes.mp4"), dir.path().join("bikes.mp4")).unwrap();
+    std::fs::copy(data("vtest.avi"), dir.path().join("vtest.avi")).unwrap();
+    std::fs::write(dir.path().join("broken.mp4"), (0u32..50_000).map(|i| (i.wrapping_mul(2654435761) >> 7) as u8).collect::<Vec<_>>()).unwrap();
+    let manifest = dir.path().join("videos.jsonl");
+    std::fs::write(
+        &manifest,
+        "{\"path\": \"bikes.mp4\", \"data_hash\": \"00000000-0000-4000-8000-00000000f001\"}\n\
+         {\"path\": \"broken.mp4\"}\n\
+         this line is not JSON\n\
+         {\"path\": \"vtest.avi\"}\n",
+    )
+    .unwrap();
+    let out_dir = dir.path().join("labels");
+    let out = run_batch(&manifest, &out_dir, &["--frame-stride", "25"]);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(4), "some failed: {stderr}");
+    assert!(stderr.contains(&format!("{}:3: skipped: not JSON", manifest.display())), "{stderr}");
+
+    let summary: Value = serde_json::from_slice(&std::fs::read(out_dir.join("summary.json")).unwrap()).unwrap();
+    let status: Vec<(&str, &str)> = summary["videos"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|v| (v["path"].as_str().unwrap().rsplit('/').next().unwrap(), v["status"].as_str().unwrap()))
+        .collect();
+    assert_eq!(status, [("bikes.mp4", "done"), ("broken.mp4", "failed"), ("vtest.avi", "done")]);
+    assert!(summary["videos"][1]["error"].as_str().unwrap().contains("broken.mp4"), "{summary}");
+    assert_eq!(summary["bad_lines"][0]["line"], 3);
+    let rows = label_rows(&out_dir);
+    assert_eq!(rows.len(), 2);
+    assert!(rows.contains("00000000-0000-4000-8000-00000000f001.label_row.json"), "the given data hash names the output");
+    assert!(read_label_row(&out_dir.join("00000000-0000-4000-8000-00000000f001.label_row.json")).object_answers.len() > 5);
+}
+
+#[test]
+fn a_killed_run_resumes_without_redoing_finished_videos_and_ends_like_an_uninterrupted_one() {
+    let dir = tempfile::tempdir().unwrap();
+    let (manifest, _) = copies(dir.path(), &data("vtest.avi"), 4);
+    let args = ["--frame-stride", "5"];
+
+    let killed_dir = dir.path().join("killed");
+    let mut child = batch(&manifest, &killed_dir, &args).stderr(std::process::Stdio::null()).spawn().unwrap();
+    let first_done = (0..1200).any(|_| {
+        std::thread::sleep(std::time::Duration::from_millis(50));
+        killed_dir.exists() && !label_rows(&killed_dir).is_empty()
+    });
+    child.kill().unwrap();
+    child.wait().unwrap();
+    assert!(first_done, "the first video was finished before the kill");
+    let before = label_rows(&killed_dir);
+    assert!(before.len() < 4, "killed half-way, not at the end");
+    for row in &before {
+        read_label_row(&killed_dir.join(row)); // every file left is a complete label row
+    }
+
+    let resumed = run_batch(&manifest, &killed_dir, &args);
+    assert!(resumed.status.success(), "{}", String::from_utf8_lossy(&resumed.stderr));
+    let summary: Value = serde_json::from_slice(&std::fs::read(killed_dir.join("summary.json")).unwrap()).unwrap();
+    let already: usize = summary["videos"].as_array().unwrap().iter().filter(|v| v["status"] == "already_done").count();
+    assert_eq!(already, before.len(), "finished videos are not redone");
+    let leftovers: Vec<String> = std::fs::read_dir(&killed_dir)
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .filter(|n| n.ends_with(".tmp"))
+        .collect();
+    assert!(leftovers.is_empty(), "{leftovers:?}");
+
+    let clean_dir = dir.path().join("clean");
+    assert!(run_batch(&manifest, &clean_dir, &args).status.success());
+    assert_eq!(label_rows(&killed_dir), label_rows(&clean_dir));
+    for row in label_rows(&clean_dir) {
+        assert_eq!(without_times(&killed_dir.join(&row)), without_times(&clean_dir.join(&row)), "{row}");
+    }
+}
+
+#[test]
+fn three_shards_split_the_manifest_without_overlap() {
+    let dir = tempfile::tempdir().unwrap();
+    let (manifest, files) = copies(dir.path(), &data("bikes.mp4"), 9);
+    let mut seen: Vec<BTreeSet<String>> = Vec::new();
+    for shard in ["0/3", "1/3", "2/3"] {
+        let out_dir = dir.path().join(format!("shard-{}", &shard[..1]));
+        let out = run_batch(&manifest, &out_dir, &["--shard", shard, "--frame-stride", "50"]);
+        assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+        seen.push(label_rows(&out_dir));
+    }
+    let all: BTreeSet<String> = files
+        .iter()
+        .map(|f| format!("{}.label_row.json", prelabel_pipeline::derived_data_hash(f)))
+        .collect();
+    let union: BTreeSet<String> = seen.iter().flatten().cloned().collect();
+    assert_eq!(union, all, "together the shards cover the manifest");
+    assert_eq!(seen.iter().map(BTreeSet::len).sum::<usize>(), all.len(), "no video in two shards");
+    assert!(seen.iter().all(|s| !s.is_empty()), "each shard had work: {seen:?}");
+}
