@@ -6,6 +6,7 @@ mod detector_args;
 mod exit;
 mod run;
 mod serve;
+mod serve_agent;
 mod summary;
 mod worker;
 
@@ -31,6 +32,8 @@ enum Command {
     Batch(batch::BatchArgs),
     /// Serve a local project directory over Encord's API (for tests and offline runs).
     Serve(serve::ServeArgs),
+    /// Serve the on-demand Encord editor agent: an HTTPS endpoint the Label Editor calls.
+    ServeAgent(serve_agent::ServeAgentArgs),
 }
 
 fn main() -> ExitCode {
@@ -47,6 +50,7 @@ fn main() -> ExitCode {
         Command::Worker(args) => worker::run(args),
         Command::Batch(args) => batch::run(args),
         Command::Serve(args) => serve::run(args),
+        Command::ServeAgent(args) => serve_agent::run(args),
     };
     match result {
         Ok(code) => code,

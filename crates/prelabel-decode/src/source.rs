@@ -233,3 +233,318 @@ impl VideoSource {
         Ok(report)
     }
 }
+
+/// How [`VideoSource::decode_from`] reached its first frame.
+#[derive(Debug, Clone, PartialEq)]
+pub struct SeekReport {
+    /// The decode as a whole; `frames_decoded` counts every frame decoded, the pre-roll (from
+    /// the keyframe up to the requested frame) included.
+    pub report: DecodeReport,
+    /// Index of the first frame decoded: the keyframe the seek landed on (0 without a seek).
+    pub start_index: u64,
+    /// Frames decoded before the requested one and not handed to the caller.
+    pub pre_roll: u64,
+    /// Why the decode started at frame 0 instead of at a keyframe, when it did.
+    pub fallback: Option<String>,
+}
+
+/// Seeking is abandoned, and the video decoded from frame 0, for this reason.
+struct NoSeek(String);
+
+impl VideoSource {
+    /// Decodes from frame `first` on: seeks to the nearest keyframe at or before `first`'s
+    /// timestamp, decodes forward (the pre-roll is decoded but not handed out) and hands frames
+    /// `first`, `first + 1`, … to `on_frame` with the same indices [`decode`](Self::decode)
+    /// gives them.
+    ///
+    /// The index of the keyframe the seek lands on comes from its timestamp:
+    /// `round((pts - stream start) · fps · time base)`. That is exact for constant-frame-rate
+    /// streams (`r_frame_rate == avg_frame_rate`) whose every frame up to the keyframe decodes
+    /// — FFmpeg's own encodes, cameras, MPEG-4/AVI, H.264/H.265 with B-frames in MP4 or
+    /// Matroska. Every pre-roll frame's timestamp is checked against that rule; a variable
+    /// frame rate, a missing timestamp, a seek that lands past `first`, or timestamps that do
+    /// not step by exactly one frame make it fall back to decoding from frame 0 and counting
+    /// (the reason is in [`SeekReport::fallback`]), so the numbering is never guessed. From
+    /// `first` on, frames are numbered by counting, as `decode` does.
+    pub fn decode_from(
+        mut self,
+        first: u64,
+        mut on_frame: impl FnMut(Frame<'_>) -> ControlFlow<()>,
+    ) -> Result<SeekReport, DecodeError> {
+        if first == 0 {
+            let report = self.decode(on_frame)?;
+            return Ok(SeekReport { report, start_index: 0, pre_roll: 0, fallback: None });
+        }
+        let threads = self.decoder.threading().count;
+        match self.seek_and_decode(first, &mut on_frame) {
+            Ok(report) => Ok(report),
+            Err(NoSeek(reason)) => {
+                let mut pre_roll = 0;
+                let report = VideoSource::open(&self.path, threads)?.decode(|frame| {
+                    if frame.index() < first {
+                        pre_roll += 1;
+                        return ControlFlow::Continue(());
+                    }
+                    on_frame(frame)
+                })?;
+                Ok(SeekReport { report, start_index: 0, pre_roll, fallback: Some(reason) })
+            }
+        }
+    }
+
+    /// The seeking path of [`decode_from`](Self::decode_from); `Err` before any frame was
+    /// handed to `on_frame` when the numbering cannot be trusted.
+    fn seek_and_decode(
+        &mut self,
+        first: u64,
+        on_frame: &mut impl FnMut(Frame<'_>) -> ControlFlow<()>,
+    ) -> Result<SeekReport, NoSeek> {
+        let stream = self.input.stream(self.stream_index).ok_or_else(|| NoSeek("no stream".into()))?;
+        let (avg, real, time_base) = (stream.avg_frame_rate(), stream.rate(), stream.time_base());
+        if avg.numerator() <= 0 || avg.denominator() <= 0 || time_base.numerator() <= 0 {
+            return Err(NoSeek("the stream has no frame rate".into()));
+        }
+        if f64::from(avg) != f64::from(real) {
+            return Err(NoSeek(format!("variable frame rate (average {avg}, real {real})")));
+        }
+        let origin = match stream.start_time() {
+            ffmpeg::ffi::AV_NOPTS_VALUE => 0,
+            t => t,
+        };
+        // Stream ticks per frame.
+        let ticks = 1.0 / (f64::from(avg) * f64::from(time_base));
+        let index_of = |ts: i64| ((ts - origin) as f64 / ticks).round();
+        if let Some(hint) = self.info.frame_count_hint.filter(|&n| first >= n) {
+            return Err(NoSeek(format!("frame {first} is past the {hint} frames the container announces")));
+        }
+        // Seek a little earlier each time the keyframe found lies past `first` (seeking by
+        // decode timestamps in B-frame streams can do that), then give up.
+        let fps = f64::from(avg);
+        for back in [0.0, 1.0, 2.0, 8.0, 64.0].map(|secs: f64| (secs * fps) as u64) {
+            let target = origin + ((first.saturating_sub(back)) as f64 * ticks) as i64;
+            // SAFETY: the format context is open and owned by `self`; the stream index is valid.
+            let sought = unsafe {
+                ffmpeg::ffi::avformat_seek_file(self.input.as_mut_ptr(), self.stream_index as i32, i64::MIN, target, target, 0)
+            };
+            if sought < 0 {
+                return Err(NoSeek(format!("the demuxer cannot seek ({})", ffmpeg::Error::from(sought))));
+            }
+            self.decoder.flush();
+            match self.decode_after_seek(first, index_of, on_frame)? {
+                Some(report) => return Ok(report),
+                None => continue,
+            }
+        }
+        Err(NoSeek(format!("every seek landed after frame {first}")))
+    }
+
+    /// Decodes after a seek; `Ok(None)` when the first frame already lies past `first`.
+    fn decode_after_seek(
+        &mut self,
+        first: u64,
+        index_of: impl Fn(i64) -> f64,
+        on_frame: &mut impl FnMut(Frame<'_>) -> ControlFlow<()>,
+    ) -> Result<Option<SeekReport>, NoSeek> {
+        let started = Instant::now();
+        let mut report =
+            DecodeReport { frames_decoded: 0, corrupt_packets: 0, read_error: None, frames_lost: 0, decode_time: Duration::ZERO };
+        let mut decoded = frame::Video::empty();
+        let mut packet = ffmpeg::Packet::empty();
+        // (index of the first frame, index of the next frame), once a frame came out.
+        let mut numbering: Option<(u64, u64)> = None;
+        let mut handed = false;
+        let mut stopped = false;
+        let mut at_eof = false;
+        while !stopped {
+            if !at_eof {
+                match packet.read(&mut self.input) {
+                    Ok(()) if packet.stream() != self.stream_index => continue,
+                    Ok(()) => {
+                        if self.decoder.send_packet(&packet).is_err() {
+                            report.corrupt_packets += 1;
+                        }
+                    }
+                    Err(ffmpeg::Error::Eof) => {
+                        at_eof = true;
+                        let _ = self.decoder.send_eof();
+                    }
+                    Err(ffmpeg::Error::InvalidData) => {
+                        report.corrupt_packets += 1;
+                        continue;
+                    }
+                    Err(e) => {
+                        report.read_error = Some(e.to_string());
+                        at_eof = true;
+                        let _ = self.decoder.send_eof();
+                    }
+                }
+            }
+            let mut drained = false;
+            loop {
+                match self.decoder.receive_frame(&mut decoded) {
+                    Ok(()) => {}
+                    Err(ffmpeg::Error::Eof) => {
+                        drained = true;
+                        break;
+                    }
+                    Err(ffmpeg::Error::Other { errno: ffmpeg::util::error::EAGAIN }) => break,
+                    Err(_) => {
+                        report.corrupt_packets += 1;
+                        continue;
+                    }
+                }
+                report.frames_decoded += 1;
+                let index = match numbering {
+                    Some((_, next)) if handed => next,
+                    _ => {
+                        let Some(ts) = decoded.timestamp() else {
+                            return Err(NoSeek("a frame without a timestamp".into()));
+                        };
+                        let exact = index_of(ts);
+                        if exact < 0.0 {
+                            return Err(NoSeek(format!("timestamp {ts} lies before the stream's start")));
+                        }
+                        let exact = exact as u64;
+                        match numbering {
+                            None if exact > first => return Ok(None),
+                            Some((_, next)) if exact != next => {
+                                return Err(NoSeek(format!("timestamps do not step one frame at a time ({exact} after {})", next - 1)));
+                            }
+                            _ => exact,
+                        }
+                    }
+                };
+                numbering = Some((numbering.map_or(index, |(start, _)| start), index + 1));
+                if index < first {
+                    continue;
+                }
+                handed = true;
+                if on_frame(Frame { index, video: &decoded }).is_break() {
+                    stopped = true;
+                    break;
+                }
+            }
+            if drained {
+                break;
+            }
+        }
+        report.decode_time = started.elapsed();
+        let Some((start_index, _)) = numbering else {
+            return Err(NoSeek("no frame decoded after the seek".into()));
+        };
+        if !handed {
+            return Err(NoSeek(format!("the video ended before frame {first}")));
+        }
+        let pre_roll = first - start_index;
+        Ok(Some(SeekReport { report, start_index, pre_roll, fallback: None }))
+    }
+}
+
+#[cfg(test)]
+mod seek_tests {
+    use super::*;
+    use sha2_free::digest;
+
+    /// A cheap content digest of a frame's planes (FNV-1a), to compare frames across decodes.
+    mod sha2_free {
+        pub fn digest(video: &super::frame::Video) -> u64 {
+            let mut h = 0xcbf2_9ce4_8422_2325u64;
+            for plane in 0..video.planes() {
+                let (stride, rows) = (video.stride(plane), video.plane_height(plane) as usize);
+                let width = video.plane_width(plane) as usize;
+                let data = video.data(plane);
+                for y in 0..rows {
+                    for &b in &data[y * stride..y * stride + width] {
+                        h = (h ^ u64::from(b)).wrapping_mul(0x100_0000_01b3);
+                    }
+                }
+            }
+            h
+        }
+    }
+
+    fn full_digests(path: &Path) -> Vec<u64> {
+        let mut out = Vec::new();
+        VideoSource::open(path, 1)
+            .unwrap()
+            .decode(|f| {
+                assert_eq!(f.index(), out.len() as u64);
+                out.push(digest(f.video()));
+                ControlFlow::Continue(())
+            })
+            .unwrap();
+        out
+    }
+
+    /// Decodes `count` frames from `first` with a seek; returns their (index, digest) and the report.
+    fn seek_digests(path: &Path, first: u64, count: usize) -> (Vec<(u64, u64)>, SeekReport) {
+        let mut out = Vec::new();
+        let report = VideoSource::open(path, 1)
+            .unwrap()
+            .decode_from(first, |f| {
+                out.push((f.index(), digest(f.video())));
+                if out.len() == count { ControlFlow::Break(()) } else { ControlFlow::Continue(()) }
+            })
+            .unwrap();
+        (out, report)
+    }
+
+    fn check(path: &Path, frames: &[u64], expect_seek: bool) {
+        let full = full_digests(path);
+        for &first in frames {
+            let (got, report) = seek_digests(path, first, 3);
+            let want: Vec<(u64, u64)> = (first..(first + 3).min(full.len() as u64)).map(|i| (i, full[i as usize])).collect();
+            assert_eq!(got, want, "{}: frames from {first} ({report:?})", path.display());
+            if expect_seek && first > 0 {
+                assert_eq!(report.fallback, None, "{}: frame {first}", path.display());
+                assert_eq!(report.pre_roll, first - report.start_index);
+            } else if !expect_seek {
+                assert!(report.fallback.is_some(), "{}: frame {first} must not be numbered from timestamps", path.display());
+            }
+        }
+    }
+
+    fn vtest() -> PathBuf {
+        Path::new(env!("CARGO_MANIFEST_DIR")).join("../../tests/data/vtest.avi")
+    }
+
+    fn ffmpeg(args: &[&str]) {
+        let ok = std::process::Command::new("ffmpeg").args(["-v", "error", "-y"]).args(args).status().unwrap().success();
+        assert!(ok, "ffmpeg {args:?}");
+    }
+
+    #[test]
+    fn seeking_in_mpeg4_avi_numbers_frames_as_a_full_decode() {
+        // vtest.avi: 795 frames, keyframes at 0, 250, 500, 750.
+        check(&vtest(), &[1, 249, 250, 251, 400, 499, 500, 600, 749, 750, 792], true);
+        let (_, report) = seek_digests(&vtest(), 400, 1);
+        assert_eq!((report.start_index, report.pre_roll, report.report.frames_decoded), (250, 150, 151));
+    }
+
+    #[test]
+    fn seeking_in_h264_mp4_with_b_frames_numbers_frames_as_a_full_decode() {
+        let dir = tempfile::tempdir().unwrap();
+        let mp4 = dir.path().join("bframes.mp4");
+        let src = vtest();
+        ffmpeg(&["-i", src.to_str().unwrap(), "-frames:v", "300", "-vf", "scale=320:240", "-c:v", "libx264", "-preset", "ultrafast",
+            "-bf", "3", "-g", "48", "-keyint_min", "48", "-sc_threshold", "0", "-x264-params", "bframes=3:b-pyramid=normal", mp4.to_str().unwrap()]);
+        check(&mp4, &[1, 47, 48, 49, 100, 143, 144, 150, 296], true);
+        let (_, report) = seek_digests(&mp4, 150, 1);
+        assert_eq!(report.start_index, 144, "{report:?}");
+    }
+
+    #[test]
+    fn a_variable_frame_rate_video_falls_back_to_counting_from_zero() {
+        let dir = tempfile::tempdir().unwrap();
+        let mkv = dir.path().join("vfr.mkv");
+        let src = vtest();
+        // 10 frames/s for 3 s, then 25 frames/s; Matroska still says 10/1 (r and avg alike), so
+        // only the timestamps tell.
+        ffmpeg(&["-i", src.to_str().unwrap(), "-frames:v", "90", "-vf", "scale=160:120,settb=1/1000,setpts='if(lt(N,30),N*100,3000+(N-30)*40)'",
+            "-fps_mode", "passthrough", "-enc_time_base", "1:1000", "-c:v", "libx264", "-preset", "ultrafast", "-g", "20", mkv.to_str().unwrap()]);
+        // Inside the constant-rate part the seek is right; past it the timestamps do not step
+        // one frame at a time and it counts from frame 0 instead.
+        check(&mkv, &[10], true);
+        check(&mkv, &[45, 55], false);
+    }
+}

@@ -55,6 +55,24 @@ fn object_hash(object: &Value) -> Option<&str> {
 /// Merges `ours` (fresh pre-labels for the same video) into `stored` (the row as the server
 /// has it) and returns the row to save.
 pub fn merge_prelabels(stored: &Value, ours: &LabelRow) -> Result<(Value, MergeStats), MergeError> {
+    merge_scoped(stored, ours, None)
+}
+
+impl LabelRow {
+    /// Merges these fresh pre-labels into `stored`, on the given frames only (the editor
+    /// agent's single-frame and from-frame calls): own untouched pre-labels lose their entries
+    /// on `frames` and nowhere else (an instance left without any entry is removed with its
+    /// answers); everything else, and every frame outside `frames`, is kept byte for byte; only
+    /// this row's objects on `frames` are added. Ownership and "a person's edit wins" follow
+    /// [`merge_prelabels`]. Returns the row to save.
+    pub fn merge_into_frames(&self, stored: &Value, frames: &BTreeSet<u64>) -> Result<(Value, MergeStats), MergeError> {
+        merge_scoped(stored, self, Some(frames))
+    }
+}
+
+/// The merge; `scope` limits the frames that change (`None`: all).
+fn merge_scoped(stored: &Value, ours: &LabelRow, scope: Option<&BTreeSet<u64>>) -> Result<(Value, MergeStats), MergeError> {
+    let in_scope = |frame: &str| scope.is_none_or(|frames| frame.parse::<u64>().is_ok_and(|f| frames.contains(&f)));
     let mut merged = stored.clone();
     let no_unit = || MergeError::NoDataUnit {
         label_hash: stored["label_hash"].as_str().unwrap_or_default().to_owned(),
@@ -96,47 +114,71 @@ pub fn merge_prelabels(stored: &Value, ours: &LabelRow) -> Result<(Value, MergeS
     let is_own = |hash: &str, i: &Instance| {
         i.untouched && (our_hashes.contains(hash) || i.created_by.as_deref().is_some_and(|c| own_identities.contains(c)))
     };
-    let removed: BTreeSet<String> = instances.iter().filter(|(h, i)| is_own(h, i)).map(|(h, _)| h.clone()).collect();
-    let edited: BTreeSet<&str> = our_hashes.iter().copied().filter(|h| instances.contains_key(*h) && !removed.contains(*h)).collect();
+    let own: BTreeSet<String> = instances.iter().filter(|(h, i)| is_own(h, i)).map(|(h, _)| h.clone()).collect();
+    let edited: BTreeSet<&str> = our_hashes.iter().copied().filter(|h| instances.contains_key(*h) && !own.contains(*h)).collect();
+    // The new instances: with a scope, only those with a box on its frames.
+    let added: BTreeSet<&str> = match scope {
+        None => our_hashes.iter().copied().filter(|h| !edited.contains(h)).collect(),
+        Some(frames) => (our_unit.labels.iter().filter(|(f, _)| frames.contains(f)))
+            .flat_map(|(_, l)| l.objects.iter().map(|o| o.object_hash.as_str()))
+            .filter(|h| !edited.contains(h))
+            .collect(),
+    };
+
+    // Frames in scope: drop own instances' entries.
+    let frames = labels.as_object_mut().ok_or_else(no_unit)?;
+    let mut replaced: BTreeSet<String> = BTreeSet::new();
+    for (_, frame) in frames.iter_mut().filter(|(key, _)| in_scope(key)) {
+        if let Some(objects) = frame.get_mut("objects").and_then(Value::as_array_mut) {
+            objects.retain(|o| match object_hash(o) {
+                Some(h) if own.contains(h) => {
+                    replaced.insert(h.to_owned());
+                    false
+                }
+                _ => true,
+            });
+        }
+    }
+    // Own instances with no entry left anywhere are gone, answers and actions included.
+    let mut gone = replaced.clone();
+    for frame in frames.values() {
+        for object in frame.get("objects").and_then(Value::as_array).into_iter().flatten() {
+            object_hash(object).map(|h| gone.remove(h));
+        }
+    }
     let stats = MergeStats {
-        kept: instances.len() - removed.len(),
-        replaced: removed.len(),
-        added: our_hashes.len() - edited.len(),
+        kept: instances.len() - replaced.len(),
+        replaced: replaced.len(),
+        added: added.len(),
         edited_by_people: edited.len(),
     };
 
-    // Frames: drop removed instances, add ours; frames left empty disappear.
-    let frames = labels.as_object_mut().ok_or_else(no_unit)?;
-    for frame in frames.values_mut() {
-        if let Some(objects) = frame.get_mut("objects").and_then(Value::as_array_mut) {
-            objects.retain(|o| object_hash(o).is_none_or(|h| !removed.contains(h)));
-        }
-    }
-    for (frame_index, our_frame) in &our_unit.labels {
+    // Add ours; frames in scope left empty disappear.
+    for (frame_index, our_frame) in our_unit.labels.iter().filter(|(f, _)| scope.is_none_or(|s| s.contains(f))) {
         let frame = frames
             .entry(frame_index.to_string())
             .or_insert_with(|| serde_json::json!({"objects": [], "classifications": []}));
         let objects = frame.as_object_mut().ok_or_else(no_unit)?.entry("objects").or_insert_with(|| Value::Array(Vec::new()));
         if let Some(objects) = objects.as_array_mut() {
-            for object in our_frame.objects.iter().filter(|o| !edited.contains(o.object_hash.as_str())) {
+            for object in our_frame.objects.iter().filter(|o| added.contains(o.object_hash.as_str())) {
                 objects.push(serde_json::to_value(object).unwrap_or(Value::Null));
             }
         }
     }
-    frames.retain(|_, frame| {
+    frames.retain(|key, frame| {
         let empty = |key: &str| frame.get(key).and_then(Value::as_array).is_none_or(Vec::is_empty);
-        !(empty("objects") && empty("classifications"))
+        !(in_scope(key) && empty("objects") && empty("classifications"))
     });
 
     // Answers follow the instances.
     if let Some(answers) = merged.get_mut("object_answers").and_then(Value::as_object_mut) {
-        answers.retain(|hash, _| !removed.contains(hash));
-        for (hash, answer) in ours.object_answers.iter().filter(|(h, _)| !edited.contains(h.as_str())) {
+        answers.retain(|hash, _| !gone.contains(hash));
+        for (hash, answer) in ours.object_answers.iter().filter(|(h, _)| added.contains(h.as_str())) {
             answers.insert(hash.clone(), serde_json::to_value(answer).unwrap_or(Value::Null));
         }
     }
     if let Some(actions) = merged.get_mut("object_actions").and_then(Value::as_object_mut) {
-        actions.retain(|hash, _| !removed.contains(hash));
+        actions.retain(|hash, _| !gone.contains(hash));
     }
     Ok((merged, stats))
 }
@@ -226,5 +268,31 @@ mod tests {
     fn a_row_without_the_data_unit_is_an_error() {
         let err = merge_prelabels(&json!({"label_hash": "L", "data_units": {}}), &ours(&[])).unwrap_err();
         assert_eq!(err, MergeError::NoDataUnit { label_hash: "L".into(), data_hash: "D".into() });
+    }
+
+    #[test]
+    fn a_frame_scoped_merge_changes_only_those_frames() {
+        // A track-like own pre-label spanning frames 0 and 1, a person's box on 0 and 1.
+        let mut row = stored();
+        let frame1 = row["data_units"]["D"]["labels"]["1"]["objects"].as_array_mut().unwrap();
+        frame1.push(object("ownOld01", false, Some("bot@x.com"), Some("bot@x.com"), 0.4));
+        frame1.push(object("human001", true, Some("ann@x.com"), Some("ann@x.com"), 0.6));
+        let fresh = ours(&[(1, "frame1ab"), (1, "ownEdit1"), (1, "staleOwn"), (0, "outside1")]);
+        let (merged, stats) = fresh.merge_into_frames(&row, &BTreeSet::from([1])).unwrap();
+        // Frame 0 is byte for byte the stored one (own pre-labels there stay).
+        assert_eq!(merged["data_units"]["D"]["labels"]["0"], row["data_units"]["D"]["labels"]["0"]);
+        // Frame 1: own untouched entries went, the person's box stayed, ours came; the person's
+        // edit of ownEdit1 wins, and the frame-0 object of ours is not added.
+        assert_eq!(hashes_on(&merged, "1"), ["human001", "frame1ab", "staleOwn"]);
+        assert_eq!(merged["data_units"]["D"]["labels"]["1"]["objects"][0], row["data_units"]["D"]["labels"]["1"]["objects"][2]);
+        assert_eq!(merged["data_units"]["D"]["labels"]["1"]["objects"][2]["boundingBox"]["x"], 0.3, "the new staleOwn");
+        // ownOld01 (same creator as staleOwn, so own) lost its frame-1 entry only and keeps its
+        // answer; the frame-0 object of ours has no answer either.
+        let answers: Vec<&String> = merged["object_answers"].as_object().unwrap().keys().collect();
+        assert_eq!(answers, ["frame1ab", "human001", "ownEdit1", "ownOld01", "staleOwn"]);
+        assert_eq!(stats, MergeStats { kept: 2, replaced: 2, added: 2, edited_by_people: 1 });
+        // Again: the same row.
+        let (again, _) = fresh.merge_into_frames(&merged, &BTreeSet::from([1])).unwrap();
+        assert_eq!(again, merged);
     }
 }

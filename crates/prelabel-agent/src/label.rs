@@ -1,0 +1,329 @@
+//! One editor call, start to end, on a blocking thread: project and ontology, label row, video,
+//! seek + decode, detect, merge on the frames labelled, save.
+
+use std::collections::BTreeSet;
+use std::ops::ControlFlow;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use prelabel_core::{FrameDetections, InputTransform};
+use prelabel_decode::{DecodeReport, TensorWriter, VideoSource};
+use prelabel_detect::Detector;
+use prelabel_encord::client::{ApiError, ApiErrorKind};
+use prelabel_encord::{ClassMap, Ontology};
+use prelabel_pipeline::{StageTimings, VideoDetections, build_label_row, video_meta_for_stored_row};
+use serde::Deserialize;
+
+use crate::{Agent, Scope};
+
+/// The body the Label Editor posts (extra fields are ignored).
+#[derive(Debug, Clone, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct EditorRequest {
+    /// The project.
+    pub project_hash: String,
+    /// The data unit (video).
+    pub data_hash: String,
+    /// The frame the annotator is on (0-based).
+    pub frame: u64,
+    /// Objects selected in the editor (not used: the agent labels whole frames).
+    #[serde(default)]
+    pub object_hashes: Option<Vec<String>>,
+}
+
+/// Why a call failed; each maps to the HTTP answer Encord expects.
+#[derive(Debug, thiserror::Error)]
+pub enum AgentError {
+    /// The request is wrong (400): malformed, unknown data unit, frame past the end.
+    #[error("{0}")]
+    BadRequest(String),
+    /// The agent's key may not access the project (403).
+    #[error("{0}")]
+    Forbidden(String),
+    /// Anything else (500).
+    #[error("{0}")]
+    Internal(String),
+}
+
+impl AgentError {
+    /// An API failure at `stage`: 403 for a refused key, 400 for what the request named but
+    /// Encord does not have (or refuses as invalid), else 500. The message never carries a URL.
+    fn api(stage: &str, error: &ApiError, not_found_is_bad_request: bool) -> Self {
+        let message = format!("{stage}: {} (trace {})", redact_urls(&error.message), error.trace_id);
+        match error.kind {
+            ApiErrorKind::Auth | ApiErrorKind::Forbidden => Self::Forbidden(message),
+            ApiErrorKind::NotFound | ApiErrorKind::InvalidArgument if not_found_is_bad_request => Self::BadRequest(message),
+            _ => Self::Internal(message),
+        }
+    }
+}
+
+/// Replaces every URL in `text` (a signed URL is a credential) with `<url>`.
+pub(crate) fn redact_urls(text: &str) -> String {
+    static URL: std::sync::OnceLock<regex::Regex> = std::sync::OnceLock::new();
+    URL.get_or_init(|| regex::Regex::new(r#"[a-zA-Z][a-zA-Z0-9+.-]*://[^\s"')]+"#).expect("valid regex")).replace_all(text, "<url>").into_owned()
+}
+
+/// Wall time per stage of one call.
+#[derive(Debug, Clone, Copy, Default, PartialEq)]
+pub struct StageTimes {
+    /// Project, ontology, label-row metadata and the row.
+    pub fetch: Duration,
+    /// The video from its signed URL into a temporary file.
+    pub download: Duration,
+    /// Seek, decode and conversion into the model's layout.
+    pub decode: Duration,
+    /// Waiting for a free detector.
+    pub wait: Duration,
+    /// ONNX Runtime and post-processing (and tracking).
+    pub infer: Duration,
+    /// Merge and save.
+    pub save: Duration,
+}
+
+/// What a call did.
+#[derive(Debug, Clone)]
+pub struct Outcome {
+    /// The message for the annotator, e.g. `12 objects on frame 340`.
+    pub message: String,
+    /// Frames decoded to reach and label the frames asked for (the pre-roll from the keyframe
+    /// included).
+    pub frames_decoded: u64,
+    /// The first frame the decoder produced (the keyframe the seek landed on).
+    pub decode_start: u64,
+    /// Time per stage.
+    pub times: StageTimes,
+}
+
+/// A UUID as Encord writes them (these go into API paths, so nothing else gets through).
+pub(crate) fn is_uuid(text: &str) -> bool {
+    let parts: Vec<&str> = text.split('-').collect();
+    parts.len() == 5
+        && parts.iter().zip([8, 4, 4, 4, 12]).all(|(p, n)| p.len() == n && p.bytes().all(|b| b.is_ascii_hexdigit()))
+}
+
+impl Agent {
+    fn project(&self, project_hash: &str) -> Result<Arc<(Ontology, ClassMap)>, AgentError> {
+        if let Some(known) = self.projects.lock().unwrap_or_else(|e| e.into_inner()).get(project_hash) {
+            return Ok(Arc::clone(known));
+        }
+        let project = self.client.project(project_hash).map_err(|e| AgentError::api("project", &e, true))?;
+        let ontology = self.client.ontology(&project.ontology_hash).map_err(|e| AgentError::api("ontology", &e, false))?;
+        let class_map = ClassMap::new(&ontology, &self.class_names, &self.config.aliases)
+            .map_err(|e| AgentError::Internal(format!("project ontology: {e}")))?;
+        let entry = Arc::new((ontology, class_map));
+        self.projects.lock().unwrap_or_else(|e| e.into_inner()).insert(project_hash.to_owned(), Arc::clone(&entry));
+        Ok(entry)
+    }
+
+    /// Runs one call to the end (blocking: call it from a blocking thread).
+    pub fn label(&self, request: &EditorRequest) -> Result<Outcome, AgentError> {
+        let (project, data_hash, frame) = (&request.project_hash, &request.data_hash, request.frame);
+        let mut times = StageTimes::default();
+        let started = Instant::now();
+        let known = self.project(project)?;
+        let (ontology, class_map) = (&known.0, &known.1);
+        let metadata = self
+            .client
+            .label_row_metadata(project, std::slice::from_ref(data_hash))
+            .map_err(|e| AgentError::api("label row metadata", &e, true))?;
+        let meta = metadata
+            .into_iter()
+            .find(|m| &m.data_hash == data_hash)
+            .ok_or_else(|| AgentError::BadRequest(format!("data unit {data_hash} is not in project {project}")))?;
+        if !meta.data_type.eq_ignore_ascii_case("video") {
+            return Err(AgentError::BadRequest(format!("data unit {data_hash} is a {}, not a video", meta.data_type)));
+        }
+        if let Some(frames) = meta.number_of_frames.filter(|&n| frame >= n) {
+            return Err(AgentError::BadRequest(format!("frame {frame} is past the end of the video ({frames} frames)")));
+        }
+        let rows = match &meta.label_hash {
+            Some(label_hash) => self.client.label_rows(project, std::slice::from_ref(label_hash)),
+            None => self.client.create_label_rows(project, std::slice::from_ref(data_hash)),
+        }
+        .map_err(|e| AgentError::api("label row", &e, false))?;
+        let stored = rows
+            .into_iter()
+            .find(|r| r["data_hash"] == data_hash.as_str())
+            .ok_or_else(|| AgentError::Internal(format!("no label row came back for data unit {data_hash}")))?;
+        times.fetch = started.elapsed();
+
+        let clock = Instant::now();
+        let url = match stored["data_units"][data_hash]["data_link"].as_str() {
+            Some(link) if link.starts_with("http://") || link.starts_with("https://") => link.to_owned(),
+            _ => {
+                let item = meta.backing_item_uuid.as_deref().ok_or_else(|| AgentError::Internal("no signed URL for the video".into()))?;
+                self.client.signed_url(item).map_err(|e| AgentError::api("storage item", &e, false))?
+            }
+        };
+        let video = tempfile::NamedTempFile::with_prefix("prelabel-agent-")
+            .map_err(|e| AgentError::Internal(format!("temporary file: {e}")))?;
+        let bytes = self.client.download(&url, video.path(), self.config.max_video_bytes).map_err(|e| AgentError::api("video", &e, false))?;
+        times.download = clock.elapsed();
+
+        let (first, count, tracking) = match self.config.scope {
+            Scope::Frame => (frame, Some(1), None),
+            Scope::FromFrame => (frame, self.config.max_frames, Some(&self.config.tracking)),
+            Scope::Video => (0, self.config.max_frames, Some(&self.config.tracking)),
+        };
+        let stride = if count == Some(1) { 1 } else { self.config.frame_stride.max(1) };
+        let detected = self.detect_from(video.path(), first, count, stride, &mut times)?;
+        drop(video);
+        let Some(last) = detected.frames_labelled.last().copied() else {
+            return Err(AgentError::BadRequest(format!("frame {frame} is past the end of the video")));
+        };
+
+        let clock = Instant::now();
+        let info = detected.detections.info.clone();
+        let frame_total = meta.number_of_frames.unwrap_or(0).max(last + 1);
+        let row_meta = video_meta_for_stored_row(&stored, &info, frame_total);
+        // Tracks of a call that starts at `first` get their own hashes (a track id alone would
+        // collide with another start's tracks).
+        let source = match tracking {
+            None => self.model_name.clone(),
+            Some(_) => format!("{}@{first}", self.model_name),
+        };
+        let labelled = build_label_row(ontology, class_map, self.class_names.len(), row_meta, &source, &detected.detections, tracking)
+            .map_err(|e| AgentError::Internal(format!("tracking: {e}")))?;
+        let scope: BTreeSet<u64> = (first..=last).collect();
+        let objects: usize = labelled.row.data_units.values().flat_map(|u| u.labels.iter()).filter(|(f, _)| scope.contains(f)).map(|(_, l)| l.objects.len()).sum();
+        let (merged, stats) = labelled.row.merge_into_frames(&stored, &scope).map_err(|e| AgentError::Internal(e.to_string()))?;
+        self.client.save_label_rows(project, std::slice::from_ref(&merged)).map_err(|e| AgentError::api("save", &e, false))?;
+        times.save = clock.elapsed();
+
+        let message = match (first, last) {
+            (a, b) if a == b => format!("{objects} {} on frame {a}", if objects == 1 { "object" } else { "objects" }),
+            (a, b) => format!("{objects} object boxes on frames {a}-{b}"),
+        };
+        let frames_decoded = detected.detections.report.frames_decoded;
+        tracing::info!(project = %project, data = %data_hash, frame, bytes, frames_decoded, decode_start = detected.decode_start,
+            fallback = detected.fallback.as_deref().unwrap_or(""), added = stats.added, replaced = stats.replaced, kept = stats.kept,
+            edited_by_people = stats.edited_by_people,
+            fetch_ms = ms(times.fetch), download_ms = ms(times.download), decode_ms = ms(times.decode), wait_ms = ms(times.wait),
+            infer_ms = ms(times.infer), save_ms = ms(times.save), total_ms = ms(started.elapsed()), "labelled: {message}");
+        Ok(Outcome { message, frames_decoded, decode_start: detected.decode_start, times })
+    }
+
+    /// Decodes from `first` (seeking), runs the detector on every `stride`-th of at most
+    /// `count` frames, and returns the detections.
+    fn detect_from(
+        &self,
+        video: &std::path::Path,
+        first: u64,
+        count: Option<u64>,
+        stride: u64,
+        times: &mut StageTimes,
+    ) -> Result<Detected, AgentError> {
+        let decode_error = |e: prelabel_decode::DecodeError| AgentError::Internal(format!("decode: {}", redact_urls(&e.to_string())));
+        let clock = Instant::now();
+        let source = VideoSource::open(video, self.config.decode_threads).map_err(decode_error)?;
+        let info = source.info().clone();
+        let image_len = self.layout.image_len();
+        let mut writer = TensorWriter::new(self.layout);
+        // Single frame: decode first, then take a detector. Streams hold one throughout.
+        let mut detector: Option<Detector> = None;
+        let mut batch: Vec<(u64, InputTransform)> = Vec::new();
+        let mut tensor: Vec<f32> = Vec::with_capacity(self.max_batch * image_len);
+        let mut frames = Vec::new();
+        let mut labelled = Vec::new();
+        let mut failure: Option<AgentError> = None;
+        let mut infer = Duration::ZERO;
+        let mut wait = Duration::ZERO;
+        let streaming = count != Some(1);
+        let mut run_batch = |detector: &mut Option<Detector>, batch: &mut Vec<(u64, InputTransform)>, tensor: &mut Vec<f32>| -> Result<(), AgentError> {
+            if batch.is_empty() {
+                return Ok(());
+            }
+            if detector.is_none() {
+                let waiting = Instant::now();
+                *detector = Some(self.pool.take.recv().map_err(|_| AgentError::Internal("the detector pool is closed".into()))?);
+                wait += waiting.elapsed();
+            }
+            let running = Instant::now();
+            let transforms: Vec<InputTransform> = batch.iter().map(|(_, t)| *t).collect();
+            let result = detector.as_mut().map(|d| d.detect(tensor, &transforms));
+            infer += running.elapsed();
+            let result = result.unwrap_or_else(|| unreachable!("a detector was taken")).map_err(|e| AgentError::Internal(format!("infer: {e}")))?;
+            frames.extend(batch.drain(..).zip(result.per_frame).map(|((frame_index, _), detections)| FrameDetections { frame_index, detections }));
+            tensor.clear();
+            Ok(())
+        };
+        let seek = source
+            .decode_from(first, |frame| {
+                let index = frame.index();
+                if count.is_some_and(|n| index >= first + n) {
+                    return ControlFlow::Break(());
+                }
+                labelled.push(index);
+                if (index - first).is_multiple_of(stride) {
+                    let start = tensor.len();
+                    tensor.resize(start + image_len, 0.0);
+                    match writer.write(&frame, &mut tensor[start..]) {
+                        Ok(t) => batch.push((index, t)),
+                        Err(e) => {
+                            failure = Some(decode_error(e));
+                            return ControlFlow::Break(());
+                        }
+                    }
+                    if streaming
+                        && batch.len() == self.max_batch
+                        && let Err(e) = run_batch(&mut detector, &mut batch, &mut tensor)
+                    {
+                        failure = Some(e);
+                        return ControlFlow::Break(());
+                    }
+                }
+                // Stop on the last frame wanted, before the decoder produces another.
+                if count.is_some_and(|n| index + 1 >= first + n) { ControlFlow::Break(()) } else { ControlFlow::Continue(()) }
+            })
+            .map_err(decode_error)?;
+        if let Some(e) = failure {
+            self.give_back(detector);
+            return Err(e);
+        }
+        let decoded_at = clock.elapsed();
+        let result = run_batch(&mut detector, &mut batch, &mut tensor);
+        self.give_back(detector);
+        result?;
+        times.infer = infer;
+        times.wait = wait;
+        times.decode = decoded_at.saturating_sub(infer + wait);
+        let report = DecodeReport { frames_decoded: seek.report.frames_decoded, ..seek.report.clone() };
+        let detections = VideoDetections { info, frames, report, timings: StageTimings::default() };
+        Ok(Detected { detections, frames_labelled: labelled, decode_start: seek.start_index, fallback: seek.fallback.clone() })
+    }
+
+    fn give_back(&self, detector: Option<Detector>) {
+        if let Some(d) = detector {
+            // The pool has room for every detector it lent.
+            let _ = self.pool.give.send(d);
+        }
+    }
+}
+
+struct Detected {
+    detections: VideoDetections,
+    frames_labelled: Vec<u64>,
+    decode_start: u64,
+    fallback: Option<String>,
+}
+
+fn ms(d: Duration) -> u64 {
+    d.as_millis() as u64
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn urls_are_redacted_and_uuids_checked() {
+        assert_eq!(
+            redact_urls("error sending request for url (http://127.0.0.1:9/files/a.mp4?X-Sig=abc): refused"),
+            "error sending request for url (<url>): refused"
+        );
+        assert!(is_uuid("00000000-0000-4000-8000-0000000000a1"));
+        assert!(!is_uuid("../../v2/public/x"));
+        assert!(!is_uuid("00000000-0000-4000-8000-0000000000a1?x"));
+    }
+}

@@ -1,0 +1,121 @@
+//! `prelabel serve-agent`: the on-demand Encord editor agent (see `prelabel_agent`).
+
+use std::io::Write;
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use anyhow::Context;
+use clap::{Args, ValueEnum};
+use prelabel_agent::{Agent, AgentConfig, DEFAULT_CORS_ORIGIN_REGEX, Scope};
+use prelabel_encord::auth::SigningKey;
+use prelabel_encord::client::{DEFAULT_DOMAIN, EncordClient, RetryPolicy};
+
+use crate::detector_args::{DetectorArgs, TrackArgs};
+
+/// Which frames one call labels.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum ScopeArg {
+    /// The frame the annotator is on.
+    Frame,
+    /// That frame and the rest of the video (at most --max-frames), with tracking.
+    FromFrame,
+    /// The whole video (at most --max-frames), with tracking.
+    Video,
+}
+
+/// Arguments of `prelabel serve-agent`.
+#[derive(Args)]
+pub struct ServeAgentArgs {
+    #[command(flatten)]
+    detector: DetectorArgs,
+    #[command(flatten)]
+    tracking: TrackArgs,
+    /// Address to listen on; port 0 picks a free port (printed on stdout).
+    #[arg(long, default_value = "0.0.0.0:8443")]
+    bind: SocketAddr,
+    /// The TLS certificate chain (PEM, leaf first).
+    #[arg(long, requires = "tls_key")]
+    tls_cert: Option<PathBuf>,
+    /// The TLS certificate's private key (PEM).
+    #[arg(long, requires = "tls_cert")]
+    tls_key: Option<PathBuf>,
+    /// Serve plain HTTP (only behind a TLS-terminating proxy: Encord calls HTTPS endpoints only).
+    #[arg(long, conflicts_with_all = ["tls_cert", "tls_key"])]
+    insecure_http: bool,
+    /// Frames one call labels.
+    #[arg(long, value_enum, default_value_t = ScopeArg::Frame)]
+    scope: ScopeArg,
+    /// Most frames a from-frame or video call labels.
+    #[arg(long, value_parser = clap::value_parser!(u64).range(1..))]
+    max_frames: Option<u64>,
+    /// Browser origins allowed to call (a regular expression over the Origin header).
+    #[arg(long, default_value = DEFAULT_CORS_ORIGIN_REGEX)]
+    cors_origin_regex: String,
+    /// Detectors kept loaded; calls on different videos infer in parallel up to this many
+    /// (the --threads budget is split between them).
+    #[arg(long, default_value_t = 1, value_parser = clap::value_parser!(u32).range(1..=16))]
+    detectors: u32,
+    /// Largest request body, in KiB (larger: 413).
+    #[arg(long, default_value_t = 64)]
+    max_body_kib: usize,
+    /// Largest video to download, in MiB.
+    #[arg(long, default_value_t = 20 * 1024)]
+    max_video_mib: u64,
+    /// Encord API address.
+    #[arg(long, env = "ENCORD_DOMAIN", default_value = DEFAULT_DOMAIN)]
+    domain: String,
+}
+
+/// Runs `prelabel serve-agent` until SIGINT or SIGTERM; prints `listening on https://ADDRESS`
+/// (or `http://`) on stdout once bound.
+pub fn run(args: ServeAgentArgs) -> anyhow::Result<ExitCode> {
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "info".into());
+    let _ = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr).try_init();
+    let tls = match (&args.tls_cert, &args.tls_key) {
+        (Some(cert), Some(key)) => Some(prelabel_agent::tls_config(cert, key)?),
+        _ if args.insecure_http => {
+            tracing::warn!("serving plain HTTP (--insecure-http): put a TLS-terminating proxy in front; Encord calls HTTPS only");
+            None
+        }
+        _ => anyhow::bail!("--tls-cert and --tls-key are required (or --insecure-http behind a TLS-terminating proxy)"),
+    };
+    let cors_origin = prelabel_agent::Regex::new(&args.cors_origin_regex).context("--cors-origin-regex")?;
+    let key = SigningKey::from_env()?;
+    let client = EncordClient::new(&args.domain, key, RetryPolicy::default())?;
+    let total = args.detector.threads.map_or_else(|| std::thread::available_parallelism().map_or(1, usize::from), |t| t as usize);
+    let mut per_detector = args.detector.clone();
+    per_detector.threads = Some((total / args.detectors as usize).max(1) as u32);
+    let mut detectors = Vec::new();
+    let mut pipeline = None;
+    for _ in 0..args.detectors {
+        let (detector, options) = per_detector.load()?;
+        detectors.push(detector);
+        pipeline = Some(options);
+    }
+    let pipeline = pipeline.context("no detector")?;
+    let config = AgentConfig {
+        scope: match args.scope {
+            ScopeArg::Frame => Scope::Frame,
+            ScopeArg::FromFrame => Scope::FromFrame,
+            ScopeArg::Video => Scope::Video,
+        },
+        max_frames: args.max_frames,
+        frame_stride: args.detector.frame_stride,
+        cors_origin,
+        max_body_bytes: args.max_body_kib * 1024,
+        max_video_bytes: args.max_video_mib * 1024 * 1024,
+        aliases: args.detector.aliases.clone(),
+        decode_threads: pipeline.decode_threads,
+        tracking: args.tracking.options(),
+    };
+    let agent = Agent::new(config, client, detectors)?;
+    let scheme = if tls.is_some() { "https" } else { "http" };
+    prelabel_agent::run(agent, args.bind, tls, |addr| {
+        tracing::info!(%addr, scheme, domain = %args.domain, "editor agent ready");
+        let mut stdout = std::io::stdout().lock();
+        // Nobody may be reading stdout; the server works without the announcement.
+        let _ = writeln!(stdout, "listening on {scheme}://{addr}").and_then(|()| stdout.flush());
+    })?;
+    Ok(ExitCode::SUCCESS)
+}

@@ -1,0 +1,385 @@
+//! `prelabel serve-agent` over real HTTPS on loopback (a test CA and leaf certificate made with
+//! the `openssl` CLI): `prelabel serve` holds a project with vtest.avi, whose row has a box a
+//! person drew on frame 400; the editor's payload for frame 400 labels that frame (seeking, not
+//! decoding from frame 0), keeps the person's box, and a second call does not duplicate.
+//! Connectivity test, CORS, and the error answers Encord expects.
+
+mod support;
+
+use std::collections::BTreeMap;
+use std::io::{BufRead, BufReader};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+
+use prelabel_encord::auth::SigningKey;
+use prelabel_encord::client::{EncordClient, RetryPolicy};
+use serde_json::{Value, json};
+use support::*;
+
+const FRAME: u64 = 400;
+
+/// A test CA and a leaf certificate for 127.0.0.1 / localhost signed by it: (CA cert, leaf cert, leaf key).
+fn test_pki(dir: &Path) -> (PathBuf, PathBuf, PathBuf) {
+    let p = |name: &str| dir.join(name);
+    let openssl = |args: &[&str]| {
+        let out = Command::new("openssl").args(args).current_dir(dir).output().expect("openssl CLI");
+        assert!(out.status.success(), "openssl {args:?}: {}", String::from_utf8_lossy(&out.stderr));
+    };
+    openssl(&["req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256", "-nodes", "-keyout", "ca.key", "-out", "ca.pem",
+        "-days", "2", "-subj", "/CN=prelabel test CA", "-addext", "basicConstraints=critical,CA:TRUE", "-addext", "keyUsage=critical,keyCertSign,cRLSign"]);
+    openssl(&["req", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256", "-nodes", "-keyout", "leaf.key", "-out", "leaf.csr", "-subj", "/CN=localhost"]);
+    std::fs::write(
+        p("leaf.ext"),
+        "subjectAltName=IP:127.0.0.1,DNS:localhost\nbasicConstraints=CA:FALSE\nkeyUsage=critical,digitalSignature\nextendedKeyUsage=serverAuth\n",
+    )
+    .unwrap();
+    openssl(&["x509", "-req", "-in", "leaf.csr", "-CA", "ca.pem", "-CAkey", "ca.key", "-CAcreateserial", "-out", "leaf.pem", "-days", "2", "-extfile", "leaf.ext"]);
+    (p("ca.pem"), p("leaf.pem"), p("leaf.key"))
+}
+
+/// A running `prelabel serve-agent`.
+struct Agent {
+    child: Child,
+    base: String,
+    log: PathBuf,
+}
+
+impl Agent {
+    fn start(server: &Server, key: &Path, cert: &Path, cert_key: &Path, dir: &Path, extra: &[&str]) -> Self {
+        let log = (0..).map(|n| dir.join(format!("agent-{n}.log"))).find(|p| !p.exists()).unwrap();
+        let mut child = Command::new(env!("CARGO_BIN_EXE_prelabel"))
+            .args(["serve-agent", "--bind", "127.0.0.1:0", "--model", ssd_model().to_str().unwrap(), "--threads", "2"])
+            .arg("--tls-cert")
+            .arg(cert)
+            .arg("--tls-key")
+            .arg(cert_key)
+            .args(extra)
+            .env("ENCORD_SSH_KEY_FILE", key)
+            .env("ENCORD_DOMAIN", &server.base)
+            .env_remove("ENCORD_SSH_KEY")
+            .stdout(Stdio::piped())
+            .stderr(std::fs::File::create(&log).unwrap())
+            .spawn()
+            .expect("start prelabel serve-agent");
+        let mut line = String::new();
+        BufReader::new(child.stdout.take().unwrap()).read_line(&mut line).unwrap();
+        let Some(base) = line.trim().strip_prefix("listening on ").map(str::to_owned) else {
+            let _ = child.kill();
+            panic!("serve-agent did not start: {line:?}\n{}", std::fs::read_to_string(&log).unwrap_or_default());
+        };
+        assert!(base.starts_with("https://127.0.0.1:"), "{base}");
+        Self { child, base, log }
+    }
+
+    fn log(&self) -> String {
+        std::fs::read_to_string(&self.log).unwrap_or_default()
+    }
+}
+
+impl Drop for Agent {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// An HTTPS client that trusts only the test CA.
+fn https(ca: &Path) -> reqwest::blocking::Client {
+    let _ = rustls::crypto::ring::default_provider().install_default();
+    let ca = reqwest::Certificate::from_pem(&std::fs::read(ca).unwrap()).unwrap();
+    reqwest::blocking::Client::builder()
+        .add_root_certificate(ca)
+        .timeout(std::time::Duration::from_secs(120))
+        .build()
+        .unwrap()
+}
+
+fn person_on_frame_400() -> (Value, Value) {
+    let labels: Vec<String> =
+        std::fs::read_to_string(ssd_model().with_extension("labels.txt")).unwrap().lines().map(str::to_owned).collect();
+    let person = prelabel_encord::Ontology::from_class_names(&labels).objects[0].clone();
+    let object = json!({"name": person.name, "color": person.color, "shape": "bounding_box", "value": "person",
+        "createdAt": "Thu, 02 Jan 2025 03:04:05 UTC", "createdBy": "ann@example.com", "confidence": 1.0,
+        "objectHash": "HumanBx1", "featureHash": person.feature_node_hash, "manualAnnotation": true,
+        "lastEditedAt": "Thu, 02 Jan 2025 03:04:05 UTC", "lastEditedBy": "ann@example.com",
+        "boundingBox": {"h": 0.3, "w": 0.1, "x": 0.45, "y": 0.4}});
+    let data_hash = ids::data_hash(0);
+    let row = json!({"label_hash": null, "branch_name": "main", "created_at": null, "last_edited_at": null,
+        "data_hash": data_hash, "dataset_hash": "00000000-0000-4000-8000-0000000000e1", "dataset_title": "Street videos",
+        "data_title": "vtest.avi", "data_type": "video", "annotation_task_status": null, "is_shadow_data": false,
+        "object_answers": {"HumanBx1": {"classifications": [], "objectHash": "HumanBx1"}},
+        "classification_answers": {}, "object_actions": {}, "label_status": "LABEL_IN_PROGRESS",
+        "data_units": {data_hash.clone(): {"data_hash": data_hash, "data_title": "vtest.avi", "data_link": "videos/vtest.avi",
+            "data_type": "video/x-msvideo", "data_sequence": 0, "width": 768, "height": 576,
+            "labels": {FRAME.to_string(): {"objects": [object.clone()], "classifications": []}},
+            "data_duration": 79.5, "data_fps": 10.0}},
+        "spaces": {}});
+    (row, object)
+}
+
+struct Setup {
+    dir: tempfile::TempDir,
+    key: PathBuf,
+    server: Server,
+    ca: PathBuf,
+    cert: PathBuf,
+    cert_key: PathBuf,
+    human: Value,
+}
+
+fn setup() -> Setup {
+    let dir = tempfile::tempdir().unwrap();
+    let key = keygen(dir.path(), "agent_key");
+    let public = std::fs::read_to_string(key.with_extension("pub")).unwrap().trim().to_owned();
+    let (row, human) = person_on_frame_400();
+    let vtest = data("vtest.avi");
+    let project = dir.path().join("project");
+    project_json(&project, &[(&vtest, json!({"initial_label_row": row}))], &public);
+    let server = Server::start(&project, &[]);
+    let (ca, cert, cert_key) = test_pki(dir.path());
+    Setup { dir, key, server, ca, cert, cert_key, human }
+}
+
+fn api(setup: &Setup) -> EncordClient {
+    let key = SigningKey::from_openssh(&std::fs::read_to_string(&setup.key).unwrap()).unwrap();
+    EncordClient::new(&setup.server.base, key, RetryPolicy::default()).unwrap()
+}
+
+fn stored_row(client: &EncordClient) -> Value {
+    let meta = client.label_row_metadata(ids::PROJECT, &[ids::data_hash(0)]).unwrap();
+    client.label_rows(ids::PROJECT, &[meta[0].label_hash.clone().unwrap()]).unwrap().remove(0)
+}
+
+/// (frame, object hash) → object, for every object of a row; fails on an object twice on a frame.
+fn objects(row: &Value) -> BTreeMap<(u64, String), Value> {
+    let data_hash = row["data_hash"].as_str().unwrap();
+    let mut out = BTreeMap::new();
+    for (frame, labels) in row["data_units"][data_hash]["labels"].as_object().into_iter().flatten() {
+        for object in labels["objects"].as_array().into_iter().flatten() {
+            let key = (frame.parse().unwrap(), object["objectHash"].as_str().unwrap().to_owned());
+            assert!(out.insert(key, object.clone()).is_none(), "an object twice on one frame");
+        }
+    }
+    out
+}
+
+/// The last keyframe at or before `frame` in `video`, from ffprobe's packet flags.
+fn keyframe_before(video: &Path, frame: u64) -> u64 {
+    let out = Command::new("ffprobe")
+        .args(["-v", "error", "-select_streams", "v", "-show_entries", "packet=flags", "-of", "csv=p=0"])
+        .arg(video)
+        .output()
+        .expect("ffprobe");
+    let flags = String::from_utf8(out.stdout).unwrap();
+    // MPEG-4 Part 2 in AVI has no B-frames: packet order is frame order.
+    flags.lines().enumerate().filter(|(i, f)| f.starts_with('K') && *i as u64 <= frame).map(|(i, _)| i as u64).last().unwrap()
+}
+
+fn post(client: &reqwest::blocking::Client, base: &str, body: &Value) -> reqwest::blocking::Response {
+    client.post(format!("{base}/")).json(body).send().unwrap()
+}
+
+fn editor_payload(data_hash: &str, frame: u64) -> Value {
+    json!({"projectHash": ids::PROJECT, "dataHash": data_hash, "frame": frame, "objectHashes": null})
+}
+
+#[test]
+fn labels_frame_400_over_https_by_seeking_keeps_the_persons_box_and_does_not_duplicate() {
+    let setup = setup();
+    let agent = Agent::start(&setup.server, &setup.key, &setup.cert, &setup.cert_key, setup.dir.path(), &[]);
+    let client = https(&setup.ca);
+
+    let started = std::time::Instant::now();
+    let response = post(&client, &agent.base, &editor_payload(&ids::data_hash(0), FRAME));
+    let elapsed = started.elapsed();
+    let status = response.status();
+    let decoded: u64 = response.headers()["x-prelabel-decoded-frames"].to_str().unwrap().parse().unwrap();
+    let body: Value = response.json().unwrap();
+    assert_eq!(status, 200, "{body}\n{}", agent.log());
+    eprintln!("frame {FRAME}: {body} in {elapsed:?}, {decoded} frames decoded");
+
+    // It decoded from the keyframe before frame 400, not from frame 0.
+    let keyframe = keyframe_before(&data("vtest.avi"), FRAME);
+    assert_eq!(decoded, FRAME - keyframe + 1, "decoded from keyframe {keyframe}");
+    assert!(decoded < FRAME / 2, "{decoded} frames decoded to reach frame {FRAME}");
+
+    // The saved row: the offline run's detections on frame 400 (same hashes, boxes and scores:
+    // `prelabel run --frame-stride 400` runs the detector on frames 0 and 400), and the person's box.
+    let api = api(&setup);
+    let row = stored_row(&api);
+    let saved = objects(&row);
+    let offline_path = setup.dir.path().join("offline.json");
+    let model = ssd_model();
+    prelabel_ok(&["run", data("vtest.avi").to_str().unwrap(), "--model", model.to_str().unwrap(), "--frame-stride", "400",
+        "--data-hash", &ids::data_hash(0), "--out", offline_path.to_str().unwrap(), "--quiet", "--threads", "2"]);
+    let offline = objects(&serde_json::from_slice(&std::fs::read(&offline_path).unwrap()).unwrap());
+    let summary = |map: &BTreeMap<(u64, String), Value>| -> Vec<(String, Value, Value, Value)> {
+        map.iter()
+            .filter(|((f, _), o)| *f == FRAME && o["manualAnnotation"] == false)
+            .map(|((_, h), o)| (h.clone(), o["value"].clone(), o["boundingBox"].clone(), o["confidence"].clone()))
+            .collect()
+    };
+    let ours = summary(&saved);
+    assert_eq!(ours, summary(&offline), "the agent's boxes on frame {FRAME} are the offline run's");
+    let count = |class: &str| ours.iter().filter(|(_, v, _, _)| v == class).count();
+    assert!(count("person") >= 3 && count("car") >= 2, "persons {} cars {}", count("person"), count("car"));
+    assert_eq!(body["message"], format!("{} objects on frame {FRAME}", ours.len()));
+    assert_eq!(saved[&(FRAME, "HumanBx1".to_owned())], setup.human, "the person's box is unchanged");
+    assert!(saved.keys().all(|(f, _)| *f == FRAME), "only frame {FRAME} was labelled");
+
+    // Again: the same objects, not twice as many.
+    let again = post(&client, &agent.base, &editor_payload(&ids::data_hash(0), FRAME));
+    assert_eq!(again.status(), 200);
+    let row2 = stored_row(&api);
+    let saved2 = objects(&row2);
+    assert_eq!(saved2.keys().collect::<Vec<_>>(), saved.keys().collect::<Vec<_>>());
+    assert_eq!(summary(&saved2), ours);
+    assert_eq!(saved2[&(FRAME, "HumanBx1".to_owned())], setup.human);
+    assert_eq!(row2["object_answers"].as_object().unwrap().len(), saved.len(), "one answer per object");
+    assert!(agent.log().contains("infer_ms"), "per-stage latency is logged");
+}
+
+#[test]
+fn answers_the_connectivity_test_cors_and_bad_requests_as_encord_expects() {
+    let setup = setup();
+    let agent = Agent::start(&setup.server, &setup.key, &setup.cert, &setup.cert_key, setup.dir.path(), &[]);
+    let client = https(&setup.ca);
+    let url = format!("{}/", agent.base);
+    let message = |r: reqwest::blocking::Response| -> (u16, String) {
+        let status = r.status().as_u16();
+        let body: Value = r.json().expect("a JSON body");
+        let text = body["message"].as_str().expect("a message").to_owned();
+        assert!(!text.contains("http://") && !text.contains("https://") && !text.contains("X-Sig"), "{text}");
+        (status, text)
+    };
+
+    // Connectivity test: 200 at once, whatever the body.
+    let test = client.post(&url).header("X-Encord-Editor-Agent", "test").body("").send().unwrap();
+    assert_eq!(test.status(), 200);
+
+    // CORS preflight from Encord's app: allowed.
+    let preflight = |origin: &str| {
+        client
+            .request(reqwest::Method::OPTIONS, &url)
+            .header("Origin", origin)
+            .header("Access-Control-Request-Method", "POST")
+            .header("Access-Control-Request-Headers", "content-type,x-encord-editor-agent")
+            .send()
+            .unwrap()
+    };
+    let ok = preflight("https://app.encord.com");
+    assert_eq!(ok.status(), 204);
+    let h = ok.headers();
+    assert_eq!(h["access-control-allow-origin"], "https://app.encord.com");
+    assert_eq!(h["access-control-allow-methods"], "POST");
+    assert_eq!(h["access-control-allow-headers"], "Content-Type, X-Encord-Editor-Agent, X-Cloud-Trace-Context");
+    assert_eq!(h["access-control-max-age"], "3600");
+    assert_eq!(h["vary"], "Origin");
+    // … and from anywhere else: refused, without an allow-origin header.
+    let evil = preflight("https://evil.example");
+    assert_eq!(evil.status(), 403);
+    assert!(!evil.headers().contains_key("access-control-allow-origin"));
+    let evil_post = client.post(&url).header("Origin", "https://evil.example").json(&editor_payload(&ids::data_hash(0), 1)).send().unwrap();
+    assert_eq!(evil_post.status(), 403);
+    // The connectivity test from the editor itself carries the allow-origin header.
+    let from_app = client.post(&url).header("Origin", "https://app.us.encord.com").header("X-Encord-Editor-Agent", "1").send().unwrap();
+    assert_eq!((from_app.status().as_u16(), from_app.headers()["access-control-allow-origin"].to_str().unwrap()), (200, "https://app.us.encord.com"));
+
+    // Malformed bodies: 400 with a message.
+    let (status, text) = message(client.post(&url).header("Content-Type", "application/json").body("{not json").send().unwrap());
+    assert_eq!(status, 400, "{text}");
+    let (status, text) = message(post(&client, &agent.base, &json!({"projectHash": ids::PROJECT, "frame": 3})));
+    assert_eq!(status, 400, "{text}");
+    let (status, text) = message(post(&client, &agent.base, &json!({"projectHash": "../../x", "dataHash": ids::data_hash(0), "frame": 3})));
+    assert_eq!(status, 400, "{text}");
+    let (status, text) = message(post(&client, &agent.base, &json!({"projectHash": ids::PROJECT, "dataHash": ids::data_hash(0), "frame": -1})));
+    assert_eq!(status, 400, "{text}");
+    // A frame past the end.
+    let (status, text) = message(post(&client, &agent.base, &editor_payload(&ids::data_hash(0), 5000)));
+    assert_eq!((status, text.contains("past the end")), (400, true), "{text}");
+    // A data unit the project does not have.
+    let (status, text) = message(post(&client, &agent.base, &editor_payload("00000000-0000-4000-8000-00000000ffff", 3)));
+    assert_eq!(status, 400, "{text}");
+    // A body over the limit (64 KiB by default).
+    let mut big = editor_payload(&ids::data_hash(0), 3);
+    big["padding"] = json!("x".repeat(100 * 1024));
+    let (status, text) = message(post(&client, &agent.base, &big));
+    assert_eq!(status, 413, "{text}");
+    // Nothing was saved by any of these.
+    let meta = api(&setup).label_row_metadata(ids::PROJECT, &[ids::data_hash(0)]).unwrap();
+    let row = api(&setup).label_rows(ids::PROJECT, &[meta[0].label_hash.clone().unwrap()]).unwrap().remove(0);
+    assert_eq!(objects(&row).len(), 1, "only the person's box");
+
+    // A key the server does not know: 403.
+    let stranger = keygen(setup.dir.path(), "stranger_key");
+    let refused = Agent::start(&setup.server, &stranger, &setup.cert, &setup.cert_key, setup.dir.path(), &[]);
+    let (status, text) = message(post(&client, &refused.base, &editor_payload(&ids::data_hash(0), 3)));
+    assert_eq!(status, 403, "{text}");
+}
+
+#[test]
+fn from_frame_scope_tracks_on_from_the_frame_and_reruns_without_duplicates() {
+    let setup = setup();
+    let agent = Agent::start(&setup.server, &setup.key, &setup.cert, &setup.cert_key, setup.dir.path(),
+        &["--scope", "from-frame", "--max-frames", "40", "--frame-stride", "2"]);
+    let client = https(&setup.ca);
+    let response = post(&client, &agent.base, &editor_payload(&ids::data_hash(0), FRAME));
+    let decoded: u64 = response.headers()["x-prelabel-decoded-frames"].to_str().unwrap().parse().unwrap();
+    let status = response.status();
+    let body: Value = response.json().unwrap();
+    assert_eq!(status, 200, "{body}\n{}", agent.log());
+    assert_eq!(body["message"].as_str().unwrap().split_once(" object boxes on frames ").unwrap().1, "400-439", "{body}");
+    assert_eq!(decoded, FRAME - keyframe_before(&data("vtest.avi"), FRAME) + 40, "pre-roll from the keyframe, then 40 frames");
+
+    let api = api(&setup);
+    let saved = objects(&stored_row(&api));
+    let frames: std::collections::BTreeSet<u64> = saved.keys().map(|(f, _)| *f).collect();
+    assert!(frames.iter().all(|f| (FRAME..FRAME + 40).contains(f)), "{frames:?}");
+    // Tracks: boxes on the frames the detector skipped too (interpolated), several per object.
+    assert!(frames.len() > 30, "{frames:?}");
+    let tracks: std::collections::BTreeSet<&String> = saved.keys().filter(|(_, h)| h != "HumanBx1").map(|(_, h)| h).collect();
+    assert!(tracks.len() >= 3 && saved.len() > 3 * tracks.len(), "{} boxes in {} tracks", saved.len(), tracks.len());
+    assert_eq!(saved[&(FRAME, "HumanBx1".to_owned())], setup.human);
+
+    let again = post(&client, &agent.base, &editor_payload(&ids::data_hash(0), FRAME));
+    assert_eq!(again.status(), 200);
+    let saved2 = objects(&stored_row(&api));
+    assert_eq!(saved2.keys().collect::<Vec<_>>(), saved.keys().collect::<Vec<_>>(), "no duplicates");
+}
+
+#[test]
+fn concurrent_calls_on_one_row_are_serialised_and_other_videos_run_alongside() {
+    let dir = tempfile::tempdir().unwrap();
+    let key = keygen(dir.path(), "agent_key");
+    let public = std::fs::read_to_string(key.with_extension("pub")).unwrap().trim().to_owned();
+    let (vtest, bikes) = (data("vtest.avi"), data("bikes.mp4"));
+    let project = dir.path().join("project");
+    project_json(&project, &[(&vtest, json!({})), (&bikes, json!({}))], &public);
+    let server = Server::start(&project, &[]);
+    let (ca, cert, cert_key) = test_pki(dir.path());
+    let agent = Agent::start(&server, &key, &cert, &cert_key, dir.path(), &["--detectors", "2"]);
+    let client = https(&ca);
+    // Different frames of one video at once: without the per-row lock one save would lose the
+    // other's frame (a save replaces the whole row).
+    let calls = [(0, 400), (0, 10), (0, 700), (1, 100), (1, 200)];
+    let statuses: Vec<u16> = std::thread::scope(|s| {
+        let handles: Vec<_> = calls
+            .iter()
+            .map(|&(video, frame)| {
+                let (client, base) = (&client, &agent.base);
+                s.spawn(move || post(client, base, &editor_payload(&ids::data_hash(video), frame)).status().as_u16())
+            })
+            .collect();
+        handles.into_iter().map(|h| h.join().unwrap()).collect()
+    });
+    assert!(statuses.iter().all(|&s| s == 200), "{statuses:?}\n{}", agent.log());
+    let key = SigningKey::from_openssh(&std::fs::read_to_string(&key).unwrap()).unwrap();
+    let api = EncordClient::new(&server.base, key, RetryPolicy::default()).unwrap();
+    for video in 0..2 {
+        let meta = api.label_row_metadata(ids::PROJECT, &[ids::data_hash(video)]).unwrap();
+        let row = api.label_rows(ids::PROJECT, &[meta[0].label_hash.clone().unwrap()]).unwrap().remove(0);
+        let frames: std::collections::BTreeSet<u64> = objects(&row).keys().map(|(f, _)| *f).collect();
+        let wanted: std::collections::BTreeSet<u64> = calls.iter().filter(|(v, _)| *v == video).map(|(_, f)| *f).collect();
+        assert_eq!(frames, wanted, "video {video}: every call's frame is in the saved row");
+    }
+}
