@@ -12,5 +12,5 @@ mod source;
 mod tensor;
 
 pub use error::DecodeError;
-pub use source::{DecodeReport, Frame, VideoInfo, VideoSource};
+pub use source::{DecodeReport, Frame, SeekReport, VideoInfo, VideoSource};
 pub use tensor::TensorWriter;

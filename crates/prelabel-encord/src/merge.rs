@@ -58,16 +58,13 @@ pub fn merge_prelabels(stored: &Value, ours: &LabelRow) -> Result<(Value, MergeS
     merge_scoped(stored, ours, None)
 }
 
-impl LabelRow {
-    /// Merges these fresh pre-labels into `stored`, on the given frames only (the editor
-    /// agent's single-frame and from-frame calls): own untouched pre-labels lose their entries
-    /// on `frames` and nowhere else (an instance left without any entry is removed with its
-    /// answers); everything else, and every frame outside `frames`, is kept byte for byte; only
-    /// this row's objects on `frames` are added. Ownership and "a person's edit wins" follow
-    /// [`merge_prelabels`]. Returns the row to save.
-    pub fn merge_into_frames(&self, stored: &Value, frames: &BTreeSet<u64>) -> Result<(Value, MergeStats), MergeError> {
-        merge_scoped(stored, self, Some(frames))
-    }
+/// Merges `ours` into `stored` on the given frames only (the editor agent's single-frame and
+/// from-frame calls): own untouched pre-labels lose their entries on `frames` and nowhere else
+/// (an instance left without any entry is removed with its answers); everything else, and every
+/// frame outside `frames`, is kept byte for byte; only `ours`' objects on `frames` are added.
+/// Ownership and "a person's edit wins" follow [`merge_prelabels`]. Returns the row to save.
+pub fn merge_prelabels_on_frames(stored: &Value, ours: &LabelRow, frames: &BTreeSet<u64>) -> Result<(Value, MergeStats), MergeError> {
+    merge_scoped(stored, ours, Some(frames))
 }
 
 /// The merge; `scope` limits the frames that change (`None`: all).
@@ -278,7 +275,7 @@ mod tests {
         frame1.push(object("ownOld01", false, Some("bot@x.com"), Some("bot@x.com"), 0.4));
         frame1.push(object("human001", true, Some("ann@x.com"), Some("ann@x.com"), 0.6));
         let fresh = ours(&[(1, "frame1ab"), (1, "ownEdit1"), (1, "staleOwn"), (0, "outside1")]);
-        let (merged, stats) = fresh.merge_into_frames(&row, &BTreeSet::from([1])).unwrap();
+        let (merged, stats) = merge_prelabels_on_frames(&row, &fresh, &BTreeSet::from([1])).unwrap();
         // Frame 0 is byte for byte the stored one (own pre-labels there stay).
         assert_eq!(merged["data_units"]["D"]["labels"]["0"], row["data_units"]["D"]["labels"]["0"]);
         // Frame 1: own untouched entries went, the person's box stayed, ours came; the person's
@@ -292,7 +289,7 @@ mod tests {
         assert_eq!(answers, ["frame1ab", "human001", "ownEdit1", "ownOld01", "staleOwn"]);
         assert_eq!(stats, MergeStats { kept: 2, replaced: 2, added: 2, edited_by_people: 1 });
         // Again: the same row.
-        let (again, _) = fresh.merge_into_frames(&merged, &BTreeSet::from([1])).unwrap();
+        let (again, _) = merge_prelabels_on_frames(&merged, &fresh, &BTreeSet::from([1])).unwrap();
         assert_eq!(again, merged);
     }
 }
