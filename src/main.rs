@@ -1,6 +1,7 @@
 //! `prelabel`: pre-label videos for Encord with an ONNX detector.
 
 mod batch;
+mod bench;
 mod config;
 mod detector_args;
 mod exit;
@@ -34,6 +35,8 @@ enum Command {
     Serve(serve::ServeArgs),
     /// Serve the on-demand Encord editor agent: an HTTPS endpoint the Label Editor calls.
     ServeAgent(serve_agent::ServeAgentArgs),
+    /// Measure the pipeline against its decode and inference ceilings (and a Python baseline).
+    Bench(bench::BenchArgs),
 }
 
 fn main() -> ExitCode {
@@ -51,6 +54,7 @@ fn main() -> ExitCode {
         Command::Batch(args) => batch::run(args),
         Command::Serve(args) => serve::run(args),
         Command::ServeAgent(args) => serve_agent::run(args),
+        Command::Bench(args) => bench::run(args),
     };
     match result {
         Ok(code) => code,
