@@ -94,28 +94,6 @@ fn https(ca: &Path) -> reqwest::blocking::Client {
         .unwrap()
 }
 
-fn person_on_frame_400() -> (Value, Value) {
-    let labels: Vec<String> =
-        std::fs::read_to_string(ssd_model().with_extension("labels.txt")).unwrap().lines().map(str::to_owned).collect();
-    let person = prelabel_encord::Ontology::from_class_names(&labels).objects[0].clone();
-    let object = json!({"name": person.name, "color": person.color, "shape": "bounding_box", "value": "person",
-        "createdAt": "Thu, 02 Jan 2025 03:04:05 UTC", "createdBy": "ann@example.com", "confidence": 1.0,
-        "objectHash": "HumanBx1", "featureHash": person.feature_node_hash, "manualAnnotation": true,
-        "lastEditedAt": "Thu, 02 Jan 2025 03:04:05 UTC", "lastEditedBy": "ann@example.com",
-        "boundingBox": {"h": 0.3, "w": 0.1, "x": 0.45, "y": 0.4}});
-    let data_hash = ids::data_hash(0);
-    let row = json!({"label_hash": null, "branch_name": "main", "created_at": null, "last_edited_at": null,
-        "data_hash": data_hash, "dataset_hash": "00000000-0000-4000-8000-0000000000e1", "dataset_title": "Street videos",
-        "data_title": "vtest.avi", "data_type": "video", "annotation_task_status": null, "is_shadow_data": false,
-        "object_answers": {"HumanBx1": {"classifications": [], "objectHash": "HumanBx1"}},
-        "classification_answers": {}, "object_actions": {}, "label_status": "LABEL_IN_PROGRESS",
-        "data_units": {data_hash.clone(): {"data_hash": data_hash, "data_title": "vtest.avi", "data_link": "videos/vtest.avi",
-            "data_type": "video/x-msvideo", "data_sequence": 0, "width": 768, "height": 576,
-            "labels": {FRAME.to_string(): {"objects": [object.clone()], "classifications": []}},
-            "data_duration": 79.5, "data_fps": 10.0}},
-        "spaces": {}});
-    (row, object)
-}
 
 struct Setup {
     dir: tempfile::TempDir,
@@ -131,8 +109,8 @@ fn setup() -> Setup {
     let dir = tempfile::tempdir().unwrap();
     let key = keygen(dir.path(), "agent_key");
     let public = std::fs::read_to_string(key.with_extension("pub")).unwrap().trim().to_owned();
-    let (row, human) = person_on_frame_400();
     let vtest = data("vtest.avi");
+    let (row, human) = human_row(&vtest, FRAME, [0.45, 0.4, 0.1, 0.3]);
     let project = dir.path().join("project");
     project_json(&project, &[(&vtest, json!({"initial_label_row": row}))], &public);
     let server = Server::start(&project, &[]);
@@ -145,23 +123,7 @@ fn api(setup: &Setup) -> EncordClient {
     EncordClient::new(&setup.server.base, key, RetryPolicy::default()).unwrap()
 }
 
-fn stored_row(client: &EncordClient) -> Value {
-    let meta = client.label_row_metadata(ids::PROJECT, &[ids::data_hash(0)]).unwrap();
-    client.label_rows(ids::PROJECT, &[meta[0].label_hash.clone().unwrap()]).unwrap().remove(0)
-}
 
-/// (frame, object hash) → object, for every object of a row; fails on an object twice on a frame.
-fn objects(row: &Value) -> BTreeMap<(u64, String), Value> {
-    let data_hash = row["data_hash"].as_str().unwrap();
-    let mut out = BTreeMap::new();
-    for (frame, labels) in row["data_units"][data_hash]["labels"].as_object().into_iter().flatten() {
-        for object in labels["objects"].as_array().into_iter().flatten() {
-            let key = (frame.parse().unwrap(), object["objectHash"].as_str().unwrap().to_owned());
-            assert!(out.insert(key, object.clone()).is_none(), "an object twice on one frame");
-        }
-    }
-    out
-}
 
 /// The last keyframe at or before `frame` in `video`, from ffprobe's packet flags.
 fn keyframe_before(video: &Path, frame: u64) -> u64 {
@@ -206,7 +168,7 @@ fn labels_frame_400_over_https_by_seeking_keeps_the_persons_box_and_does_not_dup
     // The saved row: the offline run's detections on frame 400 (same hashes, boxes and scores:
     // `prelabel run --frame-stride 400` runs the detector on frames 0 and 400), and the person's box.
     let api = api(&setup);
-    let row = stored_row(&api);
+    let row = stored_row(&api, &ids::data_hash(0));
     let saved = objects(&row);
     let offline_path = setup.dir.path().join("offline.json");
     let model = ssd_model();
@@ -230,7 +192,7 @@ fn labels_frame_400_over_https_by_seeking_keeps_the_persons_box_and_does_not_dup
     // Again: the same objects, not twice as many.
     let again = post(&client, &agent.base, &editor_payload(&ids::data_hash(0), FRAME));
     assert_eq!(again.status(), 200);
-    let row2 = stored_row(&api);
+    let row2 = stored_row(&api, &ids::data_hash(0));
     let saved2 = objects(&row2);
     assert_eq!(saved2.keys().collect::<Vec<_>>(), saved.keys().collect::<Vec<_>>());
     assert_eq!(summary(&saved2), ours);
@@ -332,7 +294,7 @@ fn from_frame_scope_tracks_on_from_the_frame_and_reruns_without_duplicates() {
     assert_eq!(decoded, FRAME - keyframe_before(&data("vtest.avi"), FRAME) + 40, "pre-roll from the keyframe, then 40 frames");
 
     let api = api(&setup);
-    let saved = objects(&stored_row(&api));
+    let saved = objects(&stored_row(&api, &ids::data_hash(0)));
     let frames: std::collections::BTreeSet<u64> = saved.keys().map(|(f, _)| *f).collect();
     assert!(frames.iter().all(|f| (FRAME..FRAME + 40).contains(f)), "{frames:?}");
     // Tracks: boxes on the frames the detector skipped too (interpolated), several per object.
@@ -343,7 +305,7 @@ fn from_frame_scope_tracks_on_from_the_frame_and_reruns_without_duplicates() {
 
     let again = post(&client, &agent.base, &editor_payload(&ids::data_hash(0), FRAME));
     assert_eq!(again.status(), 200);
-    let saved2 = objects(&stored_row(&api));
+    let saved2 = objects(&stored_row(&api, &ids::data_hash(0)));
     assert_eq!(saved2.keys().collect::<Vec<_>>(), saved.keys().collect::<Vec<_>>(), "no duplicates");
 }
 

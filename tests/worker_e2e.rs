@@ -48,24 +48,7 @@ fn tasks_in(client: &EncordClient, stage: &str) -> BTreeSet<String> {
     client.stage_tasks(ids::PROJECT, stage).map(|t| t.unwrap().uuid).collect()
 }
 
-fn stored_row(client: &EncordClient, data_hash: &str) -> Value {
-    let meta = client.label_row_metadata(ids::PROJECT, &[data_hash.to_owned()]).unwrap();
-    let label_hash = meta[0].label_hash.clone().expect("the row exists");
-    client.label_rows(ids::PROJECT, &[label_hash]).unwrap().remove(0)
-}
 
-/// (frame, object hash) → the object entry, for every object of a stored row.
-fn objects(row: &Value) -> BTreeMap<(u64, String), Value> {
-    let data_hash = row["data_hash"].as_str().unwrap();
-    let mut out = BTreeMap::new();
-    for (frame, labels) in row["data_units"][data_hash]["labels"].as_object().into_iter().flatten() {
-        for object in labels["objects"].as_array().into_iter().flatten() {
-            let key = (frame.parse().unwrap(), object["objectHash"].as_str().unwrap().to_owned());
-            assert!(out.insert(key, object.clone()).is_none(), "an object twice on one frame");
-        }
-    }
-    out
-}
 
 /// What `prelabel run --track` writes for the same video, data hash and settings (the worker
 /// tracks by default): (frame, hash) → (box, confidence).
@@ -100,29 +83,6 @@ fn prelabels(row: &Value) -> BTreeMap<(u64, String), (Value, Value)> {
         .collect()
 }
 
-/// A box a person drew on frame 3 of video 0, before any worker ran.
-fn human_row() -> (Value, Value) {
-    let labels: Vec<String> =
-        std::fs::read_to_string(ssd_model().with_extension("labels.txt")).unwrap().lines().map(str::to_owned).collect();
-    let person = prelabel_encord::Ontology::from_class_names(&labels).objects[0].clone();
-    let object = json!({"name": person.name, "color": person.color, "shape": "bounding_box", "value": "person",
-        "createdAt": "Thu, 02 Jan 2025 03:04:05 UTC", "createdBy": "ann@example.com", "confidence": 1.0,
-        "objectHash": "HumanBx1", "featureHash": person.feature_node_hash, "manualAnnotation": true,
-        "lastEditedAt": "Thu, 02 Jan 2025 03:04:05 UTC", "lastEditedBy": "ann@example.com",
-        "boundingBox": {"h": 0.5, "w": 0.25, "x": 0.125, "y": 0.25}});
-    let data_hash = ids::data_hash(0);
-    let row = json!({"label_hash": null, "branch_name": "main", "created_at": null, "last_edited_at": null,
-        "data_hash": data_hash, "dataset_hash": "00000000-0000-4000-8000-0000000000e1", "dataset_title": "Street videos",
-        "data_title": "bikes.mp4", "data_type": "video", "annotation_task_status": null, "is_shadow_data": false,
-        "object_answers": {"HumanBx1": {"classifications": [], "objectHash": "HumanBx1"}},
-        "classification_answers": {}, "object_actions": {}, "label_status": "LABEL_IN_PROGRESS",
-        "data_units": {data_hash.clone(): {"data_hash": data_hash, "data_title": "bikes.mp4", "data_link": "videos/bikes.mp4",
-            "data_type": "video/mp4", "data_sequence": 0, "width": 640, "height": 272,
-            "labels": {"3": {"objects": [object.clone()], "classifications": []}},
-            "data_duration": 10.0, "data_fps": 25.0}},
-        "spaces": {}});
-    (row, object)
-}
 
 /// Matroska does not store a frame count, so the project states it.
 fn mkv_frames() -> Value {
@@ -140,7 +100,8 @@ fn mkv_clip(dir: &Path) -> PathBuf {
 fn labels_every_task_keeps_human_boxes_and_reruns_without_duplicates() {
     let dir = tempfile::tempdir().unwrap();
     let (key, public) = agent_key(dir.path());
-    let (human, human_object) = human_row();
+    // A box a person drew on frame 3 of video 0, before any worker ran.
+    let (human, human_object) = human_row(&data("bikes.mp4"), 3, [0.125, 0.25, 0.25, 0.5]);
     let videos = [data("bikes.mp4"), data("vtest.avi"), mkv_clip(dir.path())];
     let specs: Vec<(&Path, Value)> =
         vec![(&videos[0], json!({"initial_label_row": human})), (&videos[1], json!({})), (&videos[2], mkv_frames())];

@@ -80,6 +80,54 @@ pub fn shared_asset(name: &str) -> Option<PathBuf> {
     }
 }
 
+/// The stored label row of the test project's video `data_hash`, read through the Encord API.
+pub fn stored_row(client: &prelabel_encord::client::EncordClient, data_hash: &str) -> serde_json::Value {
+    let meta = client.label_row_metadata(ids::PROJECT, &[data_hash.to_owned()]).unwrap();
+    let label_hash = meta[0].label_hash.clone().expect("the row exists");
+    client.label_rows(ids::PROJECT, &[label_hash]).unwrap().remove(0)
+}
+
+/// (frame, object hash) → the object entry, for every object of a label row; fails on an
+/// object twice on one frame.
+pub fn objects(row: &serde_json::Value) -> std::collections::BTreeMap<(u64, String), serde_json::Value> {
+    let data_hash = row["data_hash"].as_str().unwrap();
+    let mut out = std::collections::BTreeMap::new();
+    for (frame, labels) in row["data_units"][data_hash]["labels"].as_object().into_iter().flatten() {
+        for object in labels["objects"].as_array().into_iter().flatten() {
+            let key = (frame.parse().unwrap(), object["objectHash"].as_str().unwrap().to_owned());
+            assert!(out.insert(key, object.clone()).is_none(), "an object twice on one frame");
+        }
+    }
+    out
+}
+
+/// A label row for `video` (the test project's video 0) holding one box a person drew on
+/// `frame` (`HumanBx1`, class person, normalised `[x, y, w, h]`), and that object entry.
+pub fn human_row(video: &Path, frame: u64, bbox: [f64; 4]) -> (serde_json::Value, serde_json::Value) {
+    let labels: Vec<String> =
+        std::fs::read_to_string(ssd_model().with_extension("labels.txt")).unwrap().lines().map(str::to_owned).collect();
+    let person = prelabel_encord::Ontology::from_class_names(&labels).objects[0].clone();
+    let info = prelabel_decode::VideoSource::open(video, 1).unwrap().info().clone();
+    let title = video.file_name().unwrap().to_str().unwrap();
+    let object = serde_json::json!({"name": person.name, "color": person.color, "shape": "bounding_box", "value": "person",
+        "createdAt": "Thu, 02 Jan 2025 03:04:05 UTC", "createdBy": "ann@example.com", "confidence": 1.0,
+        "objectHash": "HumanBx1", "featureHash": person.feature_node_hash, "manualAnnotation": true,
+        "lastEditedAt": "Thu, 02 Jan 2025 03:04:05 UTC", "lastEditedBy": "ann@example.com",
+        "boundingBox": {"x": bbox[0], "y": bbox[1], "w": bbox[2], "h": bbox[3]}});
+    let data_hash = ids::data_hash(0);
+    let row = serde_json::json!({"label_hash": null, "branch_name": "main", "created_at": null, "last_edited_at": null,
+        "data_hash": data_hash, "dataset_hash": "00000000-0000-4000-8000-0000000000e1", "dataset_title": "Street videos",
+        "data_title": title, "data_type": "video", "annotation_task_status": null, "is_shadow_data": false,
+        "object_answers": {"HumanBx1": {"classifications": [], "objectHash": "HumanBx1"}},
+        "classification_answers": {}, "object_actions": {}, "label_status": "LABEL_IN_PROGRESS",
+        "data_units": {data_hash.clone(): {"data_hash": data_hash, "data_title": title, "data_link": format!("videos/{title}"),
+            "data_type": prelabel_encord::mime_type_for(video), "data_sequence": 0, "width": info.width, "height": info.height,
+            "labels": {frame.to_string(): {"objects": [object.clone()], "classifications": []}},
+            "data_duration": info.duration_secs.unwrap_or_default(), "data_fps": info.fps}},
+        "spaces": {}});
+    (row, object)
+}
+
 /// Intersection over union of two `[x1, y1, x2, y2]` boxes; 0 when both are empty.
 pub fn iou(a: &[f64; 4], b: &[f64; 4]) -> f64 {
     let iw = (a[2].min(b[2]) - a[0].max(b[0])).max(0.0);
