@@ -74,6 +74,10 @@ pub struct BenchArgs {
     /// Print the results as Markdown table rows (for benches/RESULTS.md) on stdout.
     #[arg(long)]
     markdown: bool,
+    /// Instead, measure the editor agent: request to saved row for this frame of --video
+    /// (served by an in-process Encord-compatible server), against decoding from frame 0.
+    #[arg(long, value_name = "FRAME")]
+    editor_frame: Option<u64>,
 }
 
 /// One measurement.
@@ -360,6 +364,10 @@ fn ratio(a: f64, b: f64) -> f64 {
 
 /// Runs `prelabel bench`.
 pub fn run(args: BenchArgs) -> anyhow::Result<ExitCode> {
+    if let Some(frame) = args.editor_frame {
+        crate::bench_editor::run(&args.detector, &args.video, frame, args.out.as_deref())?;
+        return Ok(ExitCode::SUCCESS);
+    }
     let machine = machine();
     let batch_sizes = match (&args.batch_sizes[..], args.detector.batch_size) {
         ([], Some(b)) => vec![b],

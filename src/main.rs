@@ -2,6 +2,7 @@
 
 mod batch;
 mod bench;
+mod bench_editor;
 mod config;
 mod detector_args;
 mod exit;

@@ -124,3 +124,35 @@ fn bench_baseline_ratio_comes_from_the_python_run() {
     let ratio = number(&report["batches"][0]["ratios"]["full_over_python"], "ratio");
     assert!((ratio - full / python).abs() <= 1e-9 * ratio.max(1.0), "{report}");
 }
+
+#[test]
+fn editor_latency_mode_reaches_a_middle_frame_without_decoding_from_the_start() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("editor.json");
+    let model = ssd_model();
+    let video = data("vtest.avi");
+    prelabel_ok(&[
+        "bench",
+        "--model",
+        model.to_str().unwrap(),
+        "--video",
+        video.to_str().unwrap(),
+        "--threads",
+        "1",
+        "--editor-frame",
+        "400",
+        "--out",
+        out.to_str().unwrap(),
+    ]);
+    let report: Value = serde_json::from_slice(&std::fs::read(&out).unwrap()).unwrap();
+    let calls = report["calls"].as_array().unwrap();
+    assert_eq!(calls.len(), 2, "{report}");
+    for call in calls {
+        assert!(call["message"].as_str().unwrap().ends_with("on frame 400"), "{call}");
+        let decoded = call["frames_decoded"].as_u64().unwrap();
+        assert_eq!(decoded, 400 - call["decode_start"].as_u64().unwrap() + 1, "{call}");
+        assert!(decoded < 401, "seeks instead of decoding 401 frames: {call}");
+        assert!(number(&call["total_ms"], "total") > 0.0);
+    }
+    assert_eq!(report["decode_from_zero_frames"], 401);
+}

@@ -498,7 +498,7 @@ impl EncordClient {
                 Err(e) => return Attempt::Done(Err(error(ApiErrorKind::Transport, format!("{}: {e}", dest.display())))),
             };
             let mut writer = BufWriter::new(file);
-            let mut limited = std::io::Read::take(&mut response, max_bytes + 1);
+            let mut limited = std::io::Read::take(&mut response, max_bytes.saturating_add(1));
             match std::io::copy(&mut limited, &mut writer).and_then(|n| writer.flush().map(|()| n)) {
                 Ok(n) if n > max_bytes => Attempt::Done(Err(error(ApiErrorKind::TooLarge, format!("larger than {max_bytes} bytes")))),
                 Ok(n) => Attempt::Done(Ok(n)),
