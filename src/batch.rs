@@ -5,6 +5,7 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 
 use clap::Args;
+use prelabel_encord::client::{Http, RetryPolicy};
 use prelabel_encord::write_json_atomically;
 use prelabel_pipeline::batch::{BatchConfig, ManifestLineError, VideoOutcome, read_manifest, run_batch};
 use prelabel_pipeline::worker::Shard;
@@ -16,7 +17,8 @@ use crate::exit;
 /// Arguments of `prelabel batch`.
 #[derive(Args)]
 pub struct BatchArgs {
-    /// JSON Lines: one `{"path": …, "data_hash"?: …}` per line (paths relative to the manifest).
+    /// JSON Lines: one `{"path": …}` or `{"url": …}` per line, with optional `data_hash` and
+    /// `title` (paths relative to the manifest).
     #[arg(long)]
     manifest: PathBuf,
     /// Where `<data hash>.label_row.json` files and `summary.json` go.
@@ -36,6 +38,9 @@ pub struct BatchArgs {
     /// Take only the videos whose data hash falls in shard I of N (e.g. `$JOB_COMPLETION_INDEX/N`).
     #[arg(long, value_name = "I/N")]
     shard: Option<Shard>,
+    /// Largest video downloaded for a `url` entry, in MiB.
+    #[arg(long, default_value_t = 20 * 1024)]
+    max_video_mib: u64,
     /// Print the summary as JSON on stdout.
     #[arg(long)]
     json_summary: bool,
@@ -76,13 +81,15 @@ pub fn run(args: BatchArgs) -> anyhow::Result<ExitCode> {
         pipeline,
         tracking: args.track.then(|| args.tracking.options()),
         model_name: args.detector.model_name(),
+        max_video_bytes: args.max_video_mib.saturating_mul(1024 * 1024),
     };
+    let http = Http::new(RetryPolicy::default())?;
     let summary_path = args.out_dir.join("summary.json");
     let bad_lines: Vec<BadLine> = line_errors.iter().map(|e| BadLine { line: e.line, error: e.reason.clone() }).collect();
     let mut outcomes: Vec<VideoOutcome> = Vec::new();
     let mut write_error = None;
-    run_batch(&entries, &mut detector, &ontology, &class_map, &config, |outcome| {
-        let line = format!("{}: {}", outcome.path, outcome.status);
+    run_batch(&entries, &http, &mut detector, &ontology, &class_map, &config, |outcome| {
+        let line = format!("{}: {}", outcome.source, outcome.status);
         match &outcome.error {
             Some(e) => eprintln!("{line}: {e}"),
             None => eprintln!("{line} ({} frames, {} detections, {:.1}s)", outcome.frames, outcome.detections, outcome.seconds),

@@ -95,7 +95,7 @@ fn good_videos_are_labelled_and_the_corrupt_one_and_bad_lines_are_reported() {
         .as_array()
         .unwrap()
         .iter()
-        .map(|v| (v["path"].as_str().unwrap().rsplit('/').next().unwrap(), v["status"].as_str().unwrap()))
+        .map(|v| (v["source"].as_str().unwrap().rsplit('/').next().unwrap(), v["status"].as_str().unwrap()))
         .collect();
     assert_eq!(status, [("bikes.mp4", "done"), ("broken.mp4", "failed"), ("vtest.avi", "done")]);
     assert!(summary["videos"][1]["error"].as_str().unwrap().contains("broken.mp4"), "{summary}");
@@ -166,4 +166,63 @@ fn three_shards_split_the_manifest_without_overlap() {
     assert_eq!(union, all, "together the shards cover the manifest");
     assert_eq!(seen.iter().map(BTreeSet::len).sum::<usize>(), all.len(), "no video in two shards");
     assert!(seen.iter().all(|s| !s.is_empty()), "each shard had work: {seen:?}");
+}
+
+/// `python3 -m http.server` on a loopback port, serving `dir`; killed when dropped.
+struct FileServer(std::process::Child, u16);
+
+impl FileServer {
+    fn start(dir: &Path) -> Self {
+        use std::io::BufRead;
+        let mut child = Command::new("python3")
+            .args(["-u", "-m", "http.server", "0", "--bind", "127.0.0.1", "--directory", dir.to_str().unwrap()])
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .expect("python3 http.server");
+        let mut line = String::new();
+        std::io::BufReader::new(child.stdout.take().unwrap()).read_line(&mut line).unwrap();
+        // "Serving HTTP on 127.0.0.1 port 41234 (http://127.0.0.1:41234/) ..."
+        let port = line.split(" port ").nth(1).and_then(|r| r.split_whitespace().next()).and_then(|p| p.parse().ok());
+        Self(child, port.unwrap_or_else(|| panic!("unexpected http.server line {line:?}")))
+    }
+}
+
+impl Drop for FileServer {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+#[test]
+fn url_entries_are_downloaded_labelled_and_cleaned_up() {
+    let dir = tempfile::tempdir().unwrap();
+    let served = dir.path().join("served");
+    std::fs::create_dir(&served).unwrap();
+    std::fs::copy(data("bikes.mp4"), served.join("bikes.mp4")).unwrap();
+    let files = FileServer::start(&served);
+    let url = format!("http://127.0.0.1:{}/bikes.mp4", files.1);
+    let manifest = dir.path().join("videos.jsonl");
+    let lines = [
+        serde_json::json!({"url": url, "title": "street.mp4", "data_hash": "00000000-0000-4000-8000-00000000f001"}).to_string(),
+        serde_json::json!({"url": format!("http://127.0.0.1:{}/missing.mp4", files.1)}).to_string(),
+    ];
+    std::fs::write(&manifest, lines.join("\n")).unwrap();
+    let out_dir = dir.path().join("labels");
+    let out = run_batch(&manifest, &out_dir, &["--frame-stride", "25"]);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(4), "{stderr}");
+    let summary: Value = serde_json::from_slice(&std::fs::read(out_dir.join("summary.json")).unwrap()).unwrap();
+    assert_eq!(summary["videos"][0]["status"], "done", "{summary}");
+    assert_eq!(summary["videos"][1]["status"], "failed");
+    assert!(summary["videos"][1]["error"].as_str().unwrap().contains("HTTP 404"), "{summary}");
+    let row = read_label_row(&out_dir.join("00000000-0000-4000-8000-00000000f001.label_row.json"));
+    assert_eq!(row.data_title, "street.mp4");
+    let unit = row.data_units.values().next().unwrap();
+    assert_eq!((unit.data_link.as_str(), unit.width, unit.height), (url.as_str(), 640, 272));
+    assert!(!unit.labels.is_empty());
+    assert_eq!(label_rows(&out_dir).len(), 1);
+    let temporaries = std::fs::read_dir(&out_dir).unwrap().filter(|e| e.as_ref().unwrap().file_name().to_string_lossy().ends_with(".tmp")).count();
+    assert_eq!(temporaries, 0, "downloads are deleted");
 }

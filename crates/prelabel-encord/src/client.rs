@@ -192,88 +192,37 @@ enum Attempt<T> {
     Retry(ApiError, Option<Duration>),
 }
 
+/// Plain HTTPS with the client's timeouts and retries, and no Encord signature: for signed URLs
+/// and public video URLs.
+pub struct Http {
+    client: Client,
+    policy: RetryPolicy,
+}
+
 /// The Encord API client.
 pub struct EncordClient {
-    http: Client,
+    http: Http,
     key: SigningKey,
     domain: String,
-    policy: RetryPolicy,
 }
 
 impl EncordClient {
     /// A client for `domain` (e.g. [`DEFAULT_DOMAIN`] or `http://127.0.0.1:8080`) signing with
     /// `key`.
     pub fn new(domain: &str, key: SigningKey, policy: RetryPolicy) -> Result<Self, ApiError> {
-        static PROVIDER: Once = Once::new();
-        // Installing fails only when a provider is already installed, which is what we want.
-        PROVIDER.call_once(|| drop(rustls::crypto::ring::default_provider().install_default()));
-        let http = Client::builder()
-            .timeout(policy.request_timeout)
-            .connect_timeout(policy.request_timeout.min(Duration::from_secs(30)))
-            .user_agent(concat!("prelabel/", env!("CARGO_PKG_VERSION")))
-            .build()
-            .map_err(|e| ApiError {
-                kind: ApiErrorKind::Transport,
-                endpoint: "client".into(),
-                message: e.to_string(),
-                trace_id: String::new(),
-            })?;
-        Ok(Self { http, key, domain: domain.trim_end_matches('/').to_owned(), policy })
+        Ok(Self { http: Http::new(policy)?, key, domain: domain.trim_end_matches('/').to_owned() })
     }
-
-    /// Runs `attempt` until it is done or the retries are spent, sleeping with exponential
-    /// backoff and full jitter, or as long as the server's `Retry-After` asks.
-    fn with_retries<T>(&self, mut attempt: impl FnMut() -> Attempt<T>) -> Result<T, ApiError> {
-        let mut backoff = self.policy.backoff_base;
-        for retry in 0.. {
-            match attempt() {
-                Attempt::Done(result) => return result,
-                Attempt::Retry(error, _) if retry >= self.policy.max_retries => return Err(error),
-                Attempt::Retry(error, retry_after) => {
-                    let jittered = backoff.mul_f64(0.5 + (random_u64() % 1000) as f64 / 2000.0);
-                    let wait = retry_after.unwrap_or(jittered).min(self.policy.backoff_cap);
-                    tracing::warn!(endpoint = %error.endpoint, kind = ?error.kind, trace = %error.trace_id,
-                        wait_ms = wait.as_millis() as u64, "retrying: {}", error.message);
-                    std::thread::sleep(wait);
-                    backoff = (backoff * 2).min(self.policy.backoff_cap);
-                }
-            }
-        }
-        unreachable!("the loop returns once the retries are spent")
-    }
-
-    /// Sends one request and classifies the outcome; transport errors and 413/429/5xx retry.
-    fn send(&self, request: RequestBuilder, endpoint: &str, trace_id: &str) -> Attempt<Response> {
-        let error = |kind, message: String| ApiError { kind, endpoint: endpoint.to_owned(), message, trace_id: trace_id.to_owned() };
-        let response = match request.header("X-Cloud-Trace-Context", format!("{trace_id}/1;o=1")).send() {
-            Ok(r) => r,
-            Err(e) => return Attempt::Retry(error(ApiErrorKind::Transport, transport_message(&e)), None),
-        };
-        let status = response.status().as_u16();
-        if matches!(status, 413 | 429 | 500 | 502 | 503 | 504) {
-            let retry_after = response
-                .headers()
-                .get(RETRY_AFTER)
-                .and_then(|v| v.to_str().ok())
-                .and_then(|v| v.trim().parse::<u64>().ok())
-                .map(Duration::from_secs);
-            let kind = if status == 429 { ApiErrorKind::RateLimited } else { ApiErrorKind::Server };
-            let message = format!("HTTP {status}: {}", error_message(response));
-            return Attempt::Retry(error(kind, message), retry_after);
-        }
-        Attempt::Done(Ok(response))
-    }
-
     /// A signed v2 call; returns the JSON body (`Value::Null` for an empty 2xx response).
     fn v2(&self, method: Method, path_and_query: &str, body: Option<&Value>) -> Result<Value, ApiError> {
         let endpoint = format!("{method} {}", path_and_query.split('?').next().unwrap_or_default());
         let trace_id = format!("{:016x}{:016x}", random_u64(), random_u64());
         let body_bytes = body.map(|b| serde_json::to_vec(b).unwrap_or_default()).unwrap_or_default();
         let error = |kind, message: String| ApiError { kind, endpoint: endpoint.clone(), message, trace_id: trace_id.clone() };
-        self.with_retries(|| {
+        self.http.with_retries(|| {
             let signature = self.key.v2_signature(method.as_str(), path_and_query, &body_bytes, unix_now());
             let mut request = self
                 .http
+                .client
                 .request(method.clone(), format!("{}{path_and_query}", self.domain))
                 .header("Content-Digest", &signature.content_digest)
                 .header("Signature-Input", &signature.signature_input)
@@ -281,7 +230,7 @@ impl EncordClient {
             if body.is_some() {
                 request = request.header("Content-Type", "application/json").body(body_bytes.clone());
             }
-            match self.send(request, &endpoint, &trace_id) {
+            match self.http.send(request, &endpoint, &trace_id) {
                 Attempt::Retry(e, after) => Attempt::Retry(e, after),
                 Attempt::Done(Err(e)) => Attempt::Done(Err(e)),
                 Attempt::Done(Ok(response)) => {
@@ -315,9 +264,10 @@ impl EncordClient {
         let body = json!({"query_type": query_type, "query_method": query_method, "values": {"uid": uid, "payload": payload}});
         let body_bytes = serde_json::to_vec(&body).unwrap_or_default();
         let error = |kind, message: String| ApiError { kind, endpoint: endpoint.clone(), message, trace_id: trace_id.clone() };
-        self.with_retries(|| {
+        self.http.with_retries(|| {
             let request = self
                 .http
+                .client
                 .post(format!("{}/public", self.domain))
                 .header("Content-Type", "application/json")
                 .header("Accept", "application/json")
@@ -325,7 +275,7 @@ impl EncordClient {
                 .header("ResourceID", project_hash)
                 .header("Authorization", self.key.legacy_authorization(&body_bytes))
                 .body(body_bytes.clone());
-            let response = match self.send(request, &endpoint, &trace_id) {
+            let response = match self.http.send(request, &endpoint, &trace_id) {
                 Attempt::Done(Ok(r)) => r,
                 Attempt::Done(Err(e)) => return Attempt::Done(Err(e)),
                 Attempt::Retry(e, after) => return Attempt::Retry(e, after),
@@ -472,14 +422,83 @@ impl EncordClient {
         })
     }
 
-    /// Streams `url` (a signed URL: no auth headers) into `dest`, at most `max_bytes`, retrying
+    /// Streams a signed URL into `dest`; see [`Http::download`].
+    pub fn download(&self, url: &str, dest: &Path, max_bytes: u64) -> Result<u64, ApiError> {
+        self.http.download(url, dest, max_bytes)
+    }
+}
+
+impl Http {
+    /// A transport with `policy`'s timeouts and retries.
+    pub fn new(policy: RetryPolicy) -> Result<Self, ApiError> {
+        static PROVIDER: Once = Once::new();
+        // Installing fails only when a provider is already installed, which is what we want.
+        PROVIDER.call_once(|| drop(rustls::crypto::ring::default_provider().install_default()));
+        let client = Client::builder()
+            .timeout(policy.request_timeout)
+            .connect_timeout(policy.request_timeout.min(Duration::from_secs(30)))
+            .user_agent(concat!("prelabel/", env!("CARGO_PKG_VERSION")))
+            .build()
+            .map_err(|e| ApiError {
+                kind: ApiErrorKind::Transport,
+                endpoint: "client".into(),
+                message: e.to_string(),
+                trace_id: String::new(),
+            })?;
+        Ok(Self { client, policy })
+    }
+
+    /// Runs `attempt` until it is done or the retries are spent, sleeping with exponential
+    /// backoff and full jitter, or as long as the server's `Retry-After` asks.
+    fn with_retries<T>(&self, mut attempt: impl FnMut() -> Attempt<T>) -> Result<T, ApiError> {
+        let mut backoff = self.policy.backoff_base;
+        for retry in 0.. {
+            match attempt() {
+                Attempt::Done(result) => return result,
+                Attempt::Retry(error, _) if retry >= self.policy.max_retries => return Err(error),
+                Attempt::Retry(error, retry_after) => {
+                    let jittered = backoff.mul_f64(0.5 + (random_u64() % 1000) as f64 / 2000.0);
+                    let wait = retry_after.unwrap_or(jittered).min(self.policy.backoff_cap);
+                    tracing::warn!(endpoint = %error.endpoint, kind = ?error.kind, trace = %error.trace_id,
+                        wait_ms = wait.as_millis() as u64, "retrying: {}", error.message);
+                    std::thread::sleep(wait);
+                    backoff = (backoff * 2).min(self.policy.backoff_cap);
+                }
+            }
+        }
+        unreachable!("the loop returns once the retries are spent")
+    }
+
+    /// Sends one request and classifies the outcome; transport errors and 413/429/5xx retry.
+    fn send(&self, request: RequestBuilder, endpoint: &str, trace_id: &str) -> Attempt<Response> {
+        let error = |kind, message: String| ApiError { kind, endpoint: endpoint.to_owned(), message, trace_id: trace_id.to_owned() };
+        let response = match request.header("X-Cloud-Trace-Context", format!("{trace_id}/1;o=1")).send() {
+            Ok(r) => r,
+            Err(e) => return Attempt::Retry(error(ApiErrorKind::Transport, transport_message(&e)), None),
+        };
+        let status = response.status().as_u16();
+        if matches!(status, 413 | 429 | 500 | 502 | 503 | 504) {
+            let retry_after = response
+                .headers()
+                .get(RETRY_AFTER)
+                .and_then(|v| v.to_str().ok())
+                .and_then(|v| v.trim().parse::<u64>().ok())
+                .map(Duration::from_secs);
+            let kind = if status == 429 { ApiErrorKind::RateLimited } else { ApiErrorKind::Server };
+            let message = format!("HTTP {status}: {}", error_message(response));
+            return Attempt::Retry(error(kind, message), retry_after);
+        }
+        Attempt::Done(Ok(response))
+    }
+
+    /// Streams `url` (a signed or public URL: no auth headers) into `dest`, at most `max_bytes`, retrying
     /// from the start on transport errors and 5xx. Returns the bytes written.
     pub fn download(&self, url: &str, dest: &Path, max_bytes: u64) -> Result<u64, ApiError> {
         let endpoint = "GET signed URL".to_owned();
         let trace_id = format!("{:016x}{:016x}", random_u64(), random_u64());
         let error = |kind, message: String| ApiError { kind, endpoint: endpoint.clone(), message, trace_id: trace_id.clone() };
         self.with_retries(|| {
-            let request = self.http.get(url).timeout(self.policy.download_timeout);
+            let request = self.client.get(url).timeout(self.policy.download_timeout);
             let mut response = match self.send(request, &endpoint, &trace_id) {
                 Attempt::Done(Ok(r)) => r,
                 Attempt::Done(Err(e)) => return Attempt::Done(Err(e)),
@@ -506,6 +525,7 @@ impl EncordClient {
             }
         })
     }
+
 }
 
 /// The message of an error response: `message` or `detail` of a JSON body, else the body text.

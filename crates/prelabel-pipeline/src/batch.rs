@@ -2,7 +2,8 @@
 //! shardable.
 //!
 //! The manifest is JSON Lines: one object per line with `path` (relative paths are taken from
-//! the manifest's folder) and optional `data_hash` and `title`. A bad line is reported with its
+//! the manifest's folder) or `url` (downloaded into the output folder for the time it takes to
+//! label it), and optional `data_hash` and `title`. A bad line is reported with its
 //! number and skipped. Each video's label row is written atomically to
 //! `<out dir>/<data hash>.label_row.json`, so a file there is always complete: a rerun skips the
 //! videos whose file exists and does the rest, and killing the job loses only the video in
@@ -13,21 +14,42 @@ use std::path::{Path, PathBuf};
 use std::time::Instant;
 
 use prelabel_detect::Detector;
-use prelabel_encord::{ClassMap, Ontology, WriteError, write_json_atomically};
+use prelabel_encord::client::{ApiError, Http};
+use prelabel_encord::{ClassMap, Ontology, WriteError, uuid_from_seed, write_json_atomically};
 use serde_json::Value;
 
 use crate::worker::Shard;
 use crate::{PipelineError, PipelineOptions, TrackingOptions, build_label_row, derived_data_hash, detect_video, video_meta_for_file};
+
+/// Where a manifest entry's video is.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Location {
+    /// A local file.
+    File(PathBuf),
+    /// An `http(s)` URL (plain or signed; no Encord signature is sent).
+    Url(String),
+}
+
+impl std::fmt::Display for Location {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Location::File(path) => write!(f, "{}", path.display()),
+            Location::Url(url) => f.write_str(url),
+        }
+    }
+}
 
 /// One video of the manifest.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ManifestEntry {
     /// 1-based line number.
     pub line: usize,
-    /// The video file.
-    pub path: PathBuf,
-    /// Encord data hash, given or derived from the file.
+    /// The video.
+    pub location: Location,
+    /// Encord data hash: given, or derived from the file (name and size) or the URL.
     pub data_hash: String,
+    /// Data title, when the manifest gives one (else the file name).
+    pub title: Option<String>,
 }
 
 /// A manifest line that could not be used.
@@ -62,15 +84,26 @@ pub fn read_manifest(path: &Path) -> Result<(Vec<ManifestEntry>, Vec<ManifestLin
         let fail = |reason: String| ManifestLineError { line, reason };
         let entry = match serde_json::from_str::<Value>(raw) {
             Err(e) => Err(fail(format!("not JSON ({e})"))),
-            Ok(value) => match value.get("path").and_then(Value::as_str) {
-                None if value.get("url").is_some() => Err(fail("`url` entries are not supported yet; give a `path`".into())),
-                None => Err(fail("no `path`".into())),
-                Some(p) => {
-                    let video = base.join(p);
-                    let data_hash = value.get("data_hash").and_then(Value::as_str).map_or_else(|| derived_data_hash(&video), str::to_owned);
-                    Ok(ManifestEntry { line, path: video, data_hash })
-                }
-            },
+            Ok(value) => {
+                let text = |key: &str| value.get(key).and_then(Value::as_str);
+                let location = match (text("path"), text("url")) {
+                    (Some(p), None) => Ok(Location::File(base.join(p))),
+                    (None, Some(u)) if u.starts_with("http://") || u.starts_with("https://") => Ok(Location::Url(u.to_owned())),
+                    (None, Some(u)) => Err(fail(format!("`url` {u} is not http(s)"))),
+                    (Some(_), Some(_)) => Err(fail("both `path` and `url`".into())),
+                    (None, None) => Err(fail("no `path` or `url`".into())),
+                };
+                location.map(|location| {
+                    let data_hash = text("data_hash").map_or_else(
+                        || match &location {
+                            Location::File(path) => derived_data_hash(path),
+                            Location::Url(url) => uuid_from_seed(&format!("url:{url}")),
+                        },
+                        str::to_owned,
+                    );
+                    ManifestEntry { line, location, data_hash, title: text("title").map(str::to_owned) }
+                })
+            }
         };
         match entry {
             Ok(e) => entries.push(e),
@@ -93,6 +126,8 @@ pub struct BatchConfig {
     pub tracking: Option<TrackingOptions>,
     /// The model's name, for object hashes.
     pub model_name: String,
+    /// Largest video downloaded for a `url` entry.
+    pub max_video_bytes: u64,
 }
 
 /// How one video ended.
@@ -100,8 +135,8 @@ pub struct BatchConfig {
 pub struct VideoOutcome {
     /// Manifest line.
     pub line: usize,
-    /// The video file.
-    pub path: String,
+    /// The video's path or URL.
+    pub source: String,
     /// Its data hash (the output is `<data hash>.label_row.json`).
     pub data_hash: String,
     /// `done`, `partial` (labelled what decoded), `already_done` (an earlier run wrote it) or `failed`.
@@ -125,6 +160,10 @@ enum VideoError {
     Write(#[from] WriteError),
     #[error("tracking: {0}")]
     Track(#[from] prelabel_track::TrackError),
+    #[error("download: {0}")]
+    Download(#[from] ApiError),
+    #[error("temporary file in {0}: {1}")]
+    Temporary(String, std::io::Error),
 }
 
 /// The output file of an entry.
@@ -144,10 +183,11 @@ fn remove_stale_temporaries(out_dir: &Path) {
     }
 }
 
-/// Labels every entry of this shard that has no output yet; `on_outcome` sees each outcome as
-/// it happens (to write the summary as the job goes).
+/// Labels every entry of this shard that has no output yet (`http` downloads `url` entries);
+/// `on_outcome` sees each outcome as it happens (to write the summary as the job goes).
 pub fn run_batch(
     entries: &[ManifestEntry],
+    http: &Http,
     detector: &mut Detector,
     ontology: &Ontology,
     class_map: &ClassMap,
@@ -160,7 +200,7 @@ pub fn run_batch(
         let out = output_path(&config.out_dir, &entry.data_hash);
         let mut outcome = VideoOutcome {
             line: entry.line,
-            path: entry.path.display().to_string(),
+            source: entry.location.to_string(),
             data_hash: entry.data_hash.clone(),
             status: "already_done",
             frames: 0,
@@ -169,7 +209,7 @@ pub fn run_batch(
             error: None,
         };
         if !out.is_file() {
-            match label_one(entry, &out, detector, ontology, class_map, config) {
+            match label_one(entry, &out, http, detector, ontology, class_map, config) {
                 Ok((frames, detections, lost)) => {
                     outcome.status = if lost.is_some() { "partial" } else { "done" };
                     (outcome.frames, outcome.detections, outcome.error) = (frames, detections, lost);
@@ -185,18 +225,38 @@ pub fn run_batch(
     }
 }
 
-/// Labels one video and writes its row; returns frames, detections and what was lost.
+/// Labels one video (downloading a `url` entry first) and writes its row; returns frames,
+/// detections and what was lost.
 fn label_one(
     entry: &ManifestEntry,
     out: &Path,
+    http: &Http,
     detector: &mut Detector,
     ontology: &Ontology,
     class_map: &ClassMap,
     config: &BatchConfig,
 ) -> Result<(u64, u64, Option<String>), VideoError> {
-    let detections = detect_video(&entry.path, detector, config.pipeline, |_| {})?;
+    let download;
+    let path = match &entry.location {
+        Location::File(path) => path.as_path(),
+        Location::Url(url) => {
+            let temporary = |e| VideoError::Temporary(config.out_dir.display().to_string(), e);
+            download = tempfile::Builder::new().prefix(".prelabel-download-").suffix(".tmp").tempfile_in(&config.out_dir).map_err(temporary)?;
+            http.download(url, download.path(), config.max_video_bytes)?;
+            download.path()
+        }
+    };
+    let detections = detect_video(path, detector, config.pipeline, |_| {})?;
     let report = &detections.report;
-    let meta = video_meta_for_file(&entry.path, &detections.info, report.frames_decoded, Some(&entry.data_hash));
+    let mut meta = video_meta_for_file(path, &detections.info, report.frames_decoded, Some(&entry.data_hash));
+    if let Location::Url(url) = &entry.location {
+        meta.data_link = url.clone();
+        meta.data_title = url.rsplit('/').next().unwrap_or(url).split('?').next().unwrap_or_default().to_owned();
+        meta.mime_type = prelabel_encord::mime_type_for(Path::new(&meta.data_title)).to_owned();
+    }
+    if let Some(title) = &entry.title {
+        meta.data_title = title.clone();
+    }
     let class_count = detector.class_names().len();
     let labelled = build_label_row(ontology, class_map, class_count, meta, &config.model_name, &detections, config.tracking.as_ref())?;
     write_json_atomically(out, &labelled.row)?;
@@ -214,16 +274,22 @@ mod tests {
         let manifest = dir.path().join("videos.jsonl");
         std::fs::write(
             &manifest,
-            "{\"path\": \"a.mp4\", \"data_hash\": \"h-a\"}\n\n{\"path\": \"sub/b.avi\"}\nnot json\n{\"title\": \"x\"}\n{\"url\": \"https://x/y.mp4\"}\n",
+            "{\"path\": \"a.mp4\", \"data_hash\": \"h-a\"}\n\n{\"path\": \"sub/b.avi\"}\nnot json\n{\"title\": \"x\"}\n{\"url\": \"https://x/y.mp4\"}\n{\"url\": \"ftp://x/z.mp4\"}\n",
         )
         .unwrap();
         let (entries, errors) = read_manifest(&manifest).unwrap();
-        assert_eq!(entries.len(), 2);
-        assert_eq!((entries[0].line, entries[0].path.clone(), entries[0].data_hash.as_str()), (1, dir.path().join("a.mp4"), "h-a"));
+        assert_eq!(entries.len(), 3);
+        assert_eq!(
+            (entries[0].line, &entries[0].location, entries[0].data_hash.as_str()),
+            (1, &Location::File(dir.path().join("a.mp4")), "h-a")
+        );
         assert_eq!(entries[1].line, 3);
         assert_eq!(entries[1].data_hash, derived_data_hash(&dir.path().join("sub/b.avi")));
-        assert_eq!(errors.iter().map(|e| e.line).collect::<Vec<_>>(), [4, 5, 6]);
+        assert_eq!((entries[2].line, &entries[2].location), (6, &Location::Url("https://x/y.mp4".into())));
+        assert_eq!(entries[2].data_hash, uuid_from_seed("url:https://x/y.mp4"), "stable for the same URL");
+        assert_eq!(errors.iter().map(|e| e.line).collect::<Vec<_>>(), [4, 5, 7]);
         assert!(errors[0].reason.starts_with("not JSON"));
-        assert_eq!(errors[1].reason, "no `path`");
+        assert_eq!(errors[1].reason, "no `path` or `url`");
+        assert_eq!(errors[2].reason, "`url` ftp://x/z.mp4 is not http(s)");
     }
 }
