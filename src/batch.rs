@@ -5,9 +5,10 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 
 use clap::Args;
-use prelabel_encord::client::{Http, RetryPolicy};
+use prelabel_encord::auth::SigningKey;
+use prelabel_encord::client::{DEFAULT_DOMAIN, EncordClient, Http, RetryPolicy};
 use prelabel_encord::write_json_atomically;
-use prelabel_pipeline::batch::{BatchConfig, ManifestLineError, VideoOutcome, read_manifest, run_batch};
+use prelabel_pipeline::batch::{BatchConfig, ManifestLineError, Upload, VideoOutcome, read_manifest, run_batch};
 use prelabel_pipeline::worker::Shard;
 use serde::Serialize;
 
@@ -38,6 +39,13 @@ pub struct BatchArgs {
     /// Take only the videos whose data hash falls in shard I of N (e.g. `$JOB_COMPLETION_INDEX/N`).
     #[arg(long, value_name = "I/N")]
     shard: Option<Shard>,
+    /// Also save each row to this Encord project (merged with what is there, as the worker does);
+    /// the manifest's `data_hash`es name its data units. Key from `ENCORD_SSH_KEY_FILE`/`ENCORD_SSH_KEY`.
+    #[arg(long, value_name = "PROJECT_HASH")]
+    upload: Option<String>,
+    /// Encord API address, for --upload.
+    #[arg(long, env = "ENCORD_DOMAIN", default_value = DEFAULT_DOMAIN)]
+    domain: String,
     /// Largest video downloaded for a `url` entry, in MiB.
     #[arg(long, default_value_t = 20 * 1024)]
     max_video_mib: u64,
@@ -84,11 +92,16 @@ pub fn run(args: BatchArgs) -> anyhow::Result<ExitCode> {
         max_video_bytes: args.max_video_mib.saturating_mul(1024 * 1024),
     };
     let http = Http::new(RetryPolicy::default())?;
+    let client = match &args.upload {
+        Some(_) => Some(EncordClient::new(&args.domain, SigningKey::from_env()?, RetryPolicy::default())?),
+        None => None,
+    };
+    let upload = client.as_ref().zip(args.upload.clone()).map(|(client, project_hash)| Upload { client, project_hash });
     let summary_path = args.out_dir.join("summary.json");
     let bad_lines: Vec<BadLine> = line_errors.iter().map(|e| BadLine { line: e.line, error: e.reason.clone() }).collect();
     let mut outcomes: Vec<VideoOutcome> = Vec::new();
     let mut write_error = None;
-    run_batch(&entries, &http, &mut detector, &ontology, &class_map, &config, |outcome| {
+    run_batch(&entries, &http, upload.as_ref(), &mut detector, &ontology, &class_map, &config, |outcome| {
         let line = format!("{}: {}", outcome.source, outcome.status);
         match &outcome.error {
             Some(e) => eprintln!("{line}: {e}"),

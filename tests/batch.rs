@@ -226,3 +226,38 @@ fn url_entries_are_downloaded_labelled_and_cleaned_up() {
     let temporaries = std::fs::read_dir(&out_dir).unwrap().filter(|e| e.as_ref().unwrap().file_name().to_string_lossy().ends_with(".tmp")).count();
     assert_eq!(temporaries, 0, "downloads are deleted");
 }
+
+#[test]
+fn upload_saves_each_row_to_the_project_beside_its_file() {
+    let dir = tempfile::tempdir().unwrap();
+    let key = keygen(dir.path(), "agent_key");
+    let public = std::fs::read_to_string(key.with_extension("pub")).unwrap().trim().to_owned();
+    let bikes = data("bikes.mp4");
+    let (human, human_object) = human_row(&bikes, 3, [0.1, 0.1, 0.2, 0.2]);
+    let project = dir.path().join("project");
+    project_json(&project, &[(&bikes, serde_json::json!({"initial_label_row": human}))], &public);
+    let server = Server::start(&project, &[]);
+    let manifest = dir.path().join("videos.jsonl");
+    std::fs::write(&manifest, serde_json::json!({"path": bikes.to_str().unwrap(), "data_hash": ids::data_hash(0)}).to_string()).unwrap();
+    let out_dir = dir.path().join("labels");
+    let out = batch(&manifest, &out_dir, &["--frame-stride", "25", "--upload", ids::PROJECT])
+        .env("ENCORD_SSH_KEY_FILE", &key)
+        .env("ENCORD_DOMAIN", &server.base)
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+
+    let file = read_label_row(&out_dir.join(format!("{}.label_row.json", ids::data_hash(0))));
+    let written: BTreeSet<(u64, String)> = file
+        .data_units
+        .values()
+        .flat_map(|u| u.labels.iter().flat_map(|(f, l)| l.objects.iter().map(move |o| (*f, o.object_hash.clone()))))
+        .collect();
+    assert!(!written.is_empty());
+    let key = prelabel_encord::auth::SigningKey::from_openssh(&std::fs::read_to_string(&key).unwrap()).unwrap();
+    let api = prelabel_encord::client::EncordClient::new(&server.base, key, Default::default()).unwrap();
+    let saved = objects(&stored_row(&api, &ids::data_hash(0)));
+    let prelabels: BTreeSet<(u64, String)> = saved.iter().filter(|(_, o)| o["manualAnnotation"] == false).map(|(k, _)| k.clone()).collect();
+    assert_eq!(prelabels, written, "the project holds the file's pre-labels");
+    assert_eq!(saved[&(3, "HumanBx1".to_owned())], human_object, "and the person's box, unchanged");
+}

@@ -11,6 +11,7 @@ use prelabel_decode::{DecodeReport, TensorWriter, VideoSource};
 use prelabel_detect::Detector;
 use prelabel_encord::client::{ApiError, ApiErrorKind};
 use prelabel_encord::{ClassMap, Ontology};
+use prelabel_pipeline::rows::{RowError, label_row, video_metadata};
 use prelabel_pipeline::{StageTimings, VideoDetections, build_label_row, video_meta_for_stored_row};
 use serde::Deserialize;
 
@@ -54,6 +55,18 @@ impl AgentError {
             ApiErrorKind::Auth | ApiErrorKind::Forbidden => Self::Forbidden(message),
             ApiErrorKind::NotFound | ApiErrorKind::InvalidArgument if not_found_is_bad_request => Self::BadRequest(message),
             _ => Self::Internal(message),
+        }
+    }
+}
+
+impl AgentError {
+    /// The answer for a failure to get a label row: a data unit that is not a video of the
+    /// project is the caller's mistake (400).
+    fn row(stage: &str, error: RowError, not_found_is_bad_request: bool) -> Self {
+        match error {
+            RowError::Api(e) => Self::api(stage, &e, not_found_is_bad_request),
+            e @ (RowError::NotInProject(_) | RowError::NotVideo { .. }) => Self::BadRequest(e.to_string()),
+            e @ RowError::NoRow(_) => Self::Internal(e.to_string()),
         }
     }
 }
@@ -123,29 +136,11 @@ impl Agent {
         let started = Instant::now();
         let known = self.project(project)?;
         let (ontology, class_map) = (&known.0, &known.1);
-        let metadata = self
-            .client
-            .label_row_metadata(project, std::slice::from_ref(data_hash))
-            .map_err(|e| AgentError::api("label row metadata", &e, true))?;
-        let meta = metadata
-            .into_iter()
-            .find(|m| &m.data_hash == data_hash)
-            .ok_or_else(|| AgentError::BadRequest(format!("data unit {data_hash} is not in project {project}")))?;
-        if !meta.data_type.eq_ignore_ascii_case("video") {
-            return Err(AgentError::BadRequest(format!("data unit {data_hash} is a {}, not a video", meta.data_type)));
-        }
+        let meta = video_metadata(&self.client, project, data_hash).map_err(|e| AgentError::row("label row metadata", e, true))?;
         if let Some(frames) = meta.number_of_frames.filter(|&n| frame >= n) {
             return Err(AgentError::BadRequest(format!("frame {frame} is past the end of the video ({frames} frames)")));
         }
-        let rows = match &meta.label_hash {
-            Some(label_hash) => self.client.label_rows(project, std::slice::from_ref(label_hash)),
-            None => self.client.create_label_rows(project, std::slice::from_ref(data_hash)),
-        }
-        .map_err(|e| AgentError::api("label row", &e, false))?;
-        let stored = rows
-            .into_iter()
-            .find(|r| r["data_hash"] == data_hash.as_str())
-            .ok_or_else(|| AgentError::Internal(format!("no label row came back for data unit {data_hash}")))?;
+        let stored = label_row(&self.client, project, &meta).map_err(|e| AgentError::row("label row", e, false))?;
         times.fetch = started.elapsed();
 
         let clock = Instant::now();

@@ -14,10 +14,11 @@ use std::path::{Path, PathBuf};
 use std::time::Instant;
 
 use prelabel_detect::Detector;
-use prelabel_encord::client::{ApiError, Http};
-use prelabel_encord::{ClassMap, Ontology, WriteError, uuid_from_seed, write_json_atomically};
+use prelabel_encord::client::{ApiError, EncordClient, Http};
+use prelabel_encord::{ClassMap, Ontology, WriteError, merge_prelabels, uuid_from_seed, write_json_atomically};
 use serde_json::Value;
 
+use crate::rows::{RowError, label_row, video_metadata};
 use crate::worker::Shard;
 use crate::{PipelineError, PipelineOptions, TrackingOptions, build_label_row, derived_data_hash, detect_video, video_meta_for_file};
 
@@ -130,6 +131,14 @@ pub struct BatchConfig {
     pub max_video_bytes: u64,
 }
 
+/// Where `--upload` saves the rows, besides the files.
+pub struct Upload<'a> {
+    /// The Encord client.
+    pub client: &'a EncordClient,
+    /// The project whose data units the manifest's data hashes name.
+    pub project_hash: String,
+}
+
 /// How one video ended.
 #[derive(Debug, Clone, PartialEq, serde::Serialize)]
 pub struct VideoOutcome {
@@ -162,6 +171,12 @@ enum VideoError {
     Track(#[from] prelabel_track::TrackError),
     #[error("download: {0}")]
     Download(#[from] ApiError),
+    #[error("upload: {0}")]
+    Row(#[from] RowError),
+    #[error("upload: {0}")]
+    Merge(#[from] prelabel_encord::MergeError),
+    #[error("upload: save: {0}")]
+    Save(ApiError),
     #[error("temporary file in {0}: {1}")]
     Temporary(String, std::io::Error),
 }
@@ -188,6 +203,7 @@ fn remove_stale_temporaries(out_dir: &Path) {
 pub fn run_batch(
     entries: &[ManifestEntry],
     http: &Http,
+    upload: Option<&Upload<'_>>,
     detector: &mut Detector,
     ontology: &Ontology,
     class_map: &ClassMap,
@@ -209,7 +225,7 @@ pub fn run_batch(
             error: None,
         };
         if !out.is_file() {
-            match label_one(entry, &out, http, detector, ontology, class_map, config) {
+            match label_one(entry, &out, http, upload, detector, ontology, class_map, config) {
                 Ok((frames, detections, lost)) => {
                     outcome.status = if lost.is_some() { "partial" } else { "done" };
                     (outcome.frames, outcome.detections, outcome.error) = (frames, detections, lost);
@@ -225,12 +241,15 @@ pub fn run_batch(
     }
 }
 
-/// Labels one video (downloading a `url` entry first) and writes its row; returns frames,
-/// detections and what was lost.
+/// Labels one video (downloading a `url` entry first), saves the row to Encord when uploading
+/// (merged with the stored row under the worker's rules), then writes its file, which marks the
+/// video done; returns frames, detections and what was lost.
+#[allow(clippy::too_many_arguments)]
 fn label_one(
     entry: &ManifestEntry,
     out: &Path,
     http: &Http,
+    upload: Option<&Upload<'_>>,
     detector: &mut Detector,
     ontology: &Ontology,
     class_map: &ClassMap,
@@ -259,6 +278,11 @@ fn label_one(
     }
     let class_count = detector.class_names().len();
     let labelled = build_label_row(ontology, class_map, class_count, meta, &config.model_name, &detections, config.tracking.as_ref())?;
+    if let Some(Upload { client, project_hash }) = upload {
+        let stored = label_row(client, project_hash, &video_metadata(client, project_hash, &entry.data_hash)?)?;
+        let (merged, _) = merge_prelabels(&stored, &labelled.row)?;
+        client.save_label_rows(project_hash, std::slice::from_ref(&merged)).map_err(VideoError::Save)?;
+    }
     write_json_atomically(out, &labelled.row)?;
     let lost = report.is_partial().then(|| format!("{} frames lost, {} corrupt packets", report.frames_lost, report.corrupt_packets));
     Ok((report.frames_decoded, labelled.detections_per_class.iter().sum(), lost))

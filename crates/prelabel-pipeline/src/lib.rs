@@ -8,6 +8,7 @@
 pub mod batch;
 mod label;
 mod meta;
+pub mod rows;
 mod run;
 pub mod worker;
 

@@ -24,6 +24,7 @@ use tempfile::NamedTempFile;
 
 use prelabel_track::TrackError;
 
+use crate::rows::{RowError, label_row, video_metadata};
 use crate::{PipelineError, PipelineOptions, TrackingOptions, build_label_row, detect_video, video_meta_for_stored_row};
 
 /// Replica `index` of `count`: takes the tasks whose data hash falls in its shard.
@@ -146,10 +147,10 @@ enum TaskError {
     Merge(#[from] MergeError),
     #[error("tracking: {0}")]
     Track(#[from] TrackError),
-    #[error("data unit is a {0}, not a video")]
-    NotVideo(String),
-    #[error("no label row came back for data unit {0}")]
-    NoRow(String),
+    #[error("{0}")]
+    Row(#[from] RowError),
+    #[error("no signed URL for data unit {0}")]
+    NoSignedUrl(String),
     #[error("{0}")]
     Io(String),
 }
@@ -400,20 +401,12 @@ impl<'a> Worker<'a> {
     /// Label-row metadata, the row (created when the data unit has none) and the video.
     fn prepare(&self, task: &AgentTask) -> Result<Prepared, TaskError> {
         let project = &self.config.project_hash;
-        let metadata = self.client.label_row_metadata(project, std::slice::from_ref(&task.data_hash))?;
-        let meta = metadata.into_iter().find(|m| m.data_hash == task.data_hash).ok_or_else(|| TaskError::NoRow(task.data_hash.clone()))?;
-        if !meta.data_type.eq_ignore_ascii_case("video") {
-            return Err(TaskError::NotVideo(meta.data_type));
-        }
-        let rows = match &meta.label_hash {
-            Some(label_hash) => self.client.label_rows(project, std::slice::from_ref(label_hash))?,
-            None => self.client.create_label_rows(project, std::slice::from_ref(&task.data_hash))?,
-        };
-        let stored_row = rows.into_iter().find(|r| r["data_hash"] == task.data_hash.as_str()).ok_or_else(|| TaskError::NoRow(task.data_hash.clone()))?;
+        let meta = video_metadata(self.client, project, &task.data_hash)?;
+        let stored_row = label_row(self.client, project, &meta)?;
         let url = match stored_row["data_units"][&task.data_hash]["data_link"].as_str() {
             Some(link) if link.starts_with("http://") || link.starts_with("https://") => link.to_owned(),
             _ => {
-                let item = meta.backing_item_uuid.as_deref().ok_or_else(|| TaskError::NoRow(task.data_hash.clone()))?;
+                let item = meta.backing_item_uuid.as_deref().ok_or_else(|| TaskError::NoSignedUrl(task.data_hash.clone()))?;
                 self.client.signed_url(item)?
             }
         };
