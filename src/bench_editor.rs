@@ -125,7 +125,7 @@ pub fn run(detector_args: &DetectorArgs, video: &Path, frame: u64, out: Option<&
             max_video_bytes: u64::MAX,
             aliases: detector_args.aliases.clone(),
             decode_threads: pipeline.decode_threads,
-            tracking: TrackArgs { min_track_frames: 5, max_missed_frames: 30 }.options(),
+            tracking: TrackArgs::default().options(),
         },
         client,
         vec![detector],

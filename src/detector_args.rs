@@ -108,15 +108,27 @@ impl DetectorArgs {
     }
 }
 
+/// Default of `--min-track-frames`.
+const DEFAULT_MIN_TRACK_FRAMES: u64 = 5;
+/// Default of `--max-missed-frames`.
+const DEFAULT_MAX_MISSED_FRAMES: u64 = 30;
+
 /// How detections are linked into tracks (with `run --track`, and in the worker by default).
 #[derive(Args, Debug, Clone)]
 pub struct TrackArgs {
     /// Tracks covering fewer frames than this are dropped.
-    #[arg(long, default_value_t = 5)]
+    #[arg(long, default_value_t = DEFAULT_MIN_TRACK_FRAMES)]
     pub min_track_frames: u64,
     /// Frames a track lives on without a detection; also the longest gap filled by interpolation.
-    #[arg(long, default_value_t = 30)]
+    #[arg(long, default_value_t = DEFAULT_MAX_MISSED_FRAMES)]
     pub max_missed_frames: u64,
+}
+
+impl Default for TrackArgs {
+    /// The flags' defaults, for callers that take no tracking flags.
+    fn default() -> Self {
+        Self { min_track_frames: DEFAULT_MIN_TRACK_FRAMES, max_missed_frames: DEFAULT_MAX_MISSED_FRAMES }
+    }
 }
 
 impl TrackArgs {
