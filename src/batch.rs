@@ -46,6 +46,10 @@ pub struct BatchArgs {
     /// Encord API address, for --upload.
     #[arg(long, env = "ENCORD_DOMAIN", default_value = DEFAULT_DOMAIN)]
     domain: String,
+    /// Videos decoding at once, their frames sharing inference batches [default: 1 on cpu, 4 on a
+    /// GPU].
+    #[arg(long, value_parser = clap::value_parser!(u32).range(1..))]
+    max_in_flight_videos: Option<u32>,
     /// Largest video downloaded for a `url` entry, in MiB.
     #[arg(long, default_value_t = 20 * 1024)]
     max_video_mib: u64,
@@ -77,8 +81,8 @@ pub fn run(args: BatchArgs) -> anyhow::Result<ExitCode> {
     for ManifestLineError { line, reason } in &line_errors {
         eprintln!("warning: {}:{line}: skipped: {reason}", args.manifest.display());
     }
-    let (mut detector, pipeline) = args.detector.load()?;
-    let class_names = detector.class_names().to_vec();
+    let (mut detectors, pipeline) = args.detector.load()?;
+    let class_names = detectors.model().class_names().to_vec();
     let (ontology, class_map) = args.detector.ontology_for(args.ontology.as_deref(), &class_names)?;
     if args.ontology.is_none() {
         write_json_atomically(&args.out_dir.join("ontology.json"), &ontology)?;
@@ -90,6 +94,9 @@ pub fn run(args: BatchArgs) -> anyhow::Result<ExitCode> {
         tracking: args.track.then(|| args.tracking.options()),
         model_name: args.detector.model_name(),
         max_video_bytes: args.max_video_mib.saturating_mul(1024 * 1024),
+        max_in_flight_videos: args
+            .max_in_flight_videos
+            .map_or(if args.detector.device == prelabel_detect::Device::Cpu { 1 } else { 4 }, |k| k as usize),
     };
     let http = Http::new(RetryPolicy::default())?;
     let client = match &args.upload {
@@ -101,13 +108,15 @@ pub fn run(args: BatchArgs) -> anyhow::Result<ExitCode> {
     let bad_lines: Vec<BadLine> = line_errors.iter().map(|e| BadLine { line: e.line, error: e.reason.clone() }).collect();
     let mut outcomes: Vec<VideoOutcome> = Vec::new();
     let mut write_error = None;
-    run_batch(&entries, &http, upload.as_ref(), &mut detector, &ontology, &class_map, &config, |outcome| {
+    run_batch(&entries, &http, upload.as_ref(), &mut detectors, &ontology, &class_map, &config, |outcome| {
         let line = format!("{}: {}", outcome.source, outcome.status);
         match &outcome.error {
             Some(e) => eprintln!("{line}: {e}"),
             None => eprintln!("{line} ({} frames, {} detections, {:.1}s)", outcome.frames, outcome.detections, outcome.seconds),
         }
-        outcomes.push(outcome.clone());
+        // In manifest order, whatever order the videos finish in.
+        let at = outcomes.partition_point(|o| o.line < outcome.line);
+        outcomes.insert(at, outcome.clone());
         let summary = Summary {
             manifest: args.manifest.display().to_string(),
             shard: args.shard.map(|s| format!("{}/{}", s.index, s.count)),

@@ -3,9 +3,10 @@
 //!
 //! Per batch size: the **decode ceiling** (FFmpeg decode + conversion into the model's layout,
 //! nothing else; it does not depend on the batch size, so it is measured once), the **inference
-//! ceiling** (tensors converted up front and held in memory, through [`Detector::detect`] only)
-//! and the **full pipeline** ([`detect_video`], [`build_label_row`] and the row serialised to
-//! JSON in memory). With `--baseline`, `benches/baseline_python.py` does the same work the way an
+//! ceiling** (tensors converted up front and held in memory, through the same detector sessions
+//! as the pipeline, in parallel, [`Detector::detect`] only) and the **full pipeline**
+//! ([`detect_video`], [`build_label_row`] and the row serialised to JSON). The full pipeline's
+//! flow figures (queue depth, idle and blocked shares) say which side held it back. With `--baseline`, `benches/baseline_python.py` does the same work the way an
 //! Encord-agents user does it today (OpenCV decode, one `onnxruntime` run per frame, NumPy
 //! post-processing), in a venv made by `benches/setup-baseline`.
 //!
@@ -22,6 +23,7 @@
 use std::ops::ControlFlow;
 use std::path::{Path, PathBuf};
 use std::process::{Command, ExitCode, Stdio};
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
 use anyhow::{Context, bail};
@@ -30,7 +32,7 @@ use prelabel_core::InputTransform;
 use prelabel_decode::{DecodeError, TensorWriter, VideoSource};
 use prelabel_detect::{Detector, OutputLayout};
 use prelabel_encord::{ClassMap, Ontology, encord_timestamp_now, write_json_atomically};
-use prelabel_pipeline::{PipelineOptions, Progress, build_label_row, detect_video, video_meta_for_file};
+use prelabel_pipeline::{Detectors, FlowStats, PipelineOptions, Progress, build_label_row, detect_video, video_meta_for_file};
 use serde::{Deserialize, Serialize};
 
 use crate::detector_args::DetectorArgs;
@@ -130,6 +132,38 @@ pub struct BatchResult {
     pub full: Option<Measurement>,
     /// Full pipeline against the other measurements.
     pub ratios: Option<Ratios>,
+    /// How the full pipeline's stages kept up.
+    pub flow: Option<Flow>,
+}
+
+/// How the full pipeline's stages kept up (see `prelabel_pipeline::FlowStats`).
+#[derive(Debug, Clone, Serialize)]
+pub struct Flow {
+    /// Detector sessions (inference threads).
+    pub sessions: usize,
+    /// Capacity of the queue between decode and inference, in batches.
+    pub queue_capacity: usize,
+    /// Mean batches queued when a session took one.
+    pub mean_queue_depth: f64,
+    /// Share of the sessions' time spent waiting for frames.
+    pub inference_idle_share: f64,
+    /// Share of the decode thread's time spent waiting for queue room.
+    pub decode_blocked_share: f64,
+    /// `decode-bound` or `inference-bound`.
+    pub bound: String,
+}
+
+impl From<&FlowStats> for Flow {
+    fn from(f: &FlowStats) -> Self {
+        Self {
+            sessions: f.sessions,
+            queue_capacity: f.queue_capacity,
+            mean_queue_depth: f.mean_queue_depth,
+            inference_idle_share: f.inference_idle_share(),
+            decode_blocked_share: f.decode_blocked_share(),
+            bound: f.bound().to_string(),
+        }
+    }
 }
 
 /// What `benches/baseline_python.py` prints.
@@ -177,6 +211,8 @@ pub struct Report {
     pub threads: Option<u32>,
     /// Detector runs on every n-th frame.
     pub frame_stride: u64,
+    /// Detector sessions, each on its own inference thread (the inference ceiling uses them all).
+    pub sessions: usize,
     /// `measurement` when each peak RSS is that measurement's own; `process` when the high-water
     /// mark could not be reset and each figure is the process's peak so far.
     pub peak_rss_scope: &'static str,
@@ -255,10 +291,11 @@ fn decode_ceiling(video: &Path, detector: &Detector, pipeline: PipelineOptions) 
     Ok(measurement(frames, started.elapsed(), None))
 }
 
-/// The inference ceiling: the first `count` selected frames converted up front, then through the
-/// detector `max_batch` at a time; latency per frame is each call's time over its frames.
-fn inference_ceiling(video: &Path, detector: &mut Detector, pipeline: PipelineOptions, count: usize) -> anyhow::Result<Measurement> {
-    let mut writer = TensorWriter::new(*detector.input_layout());
+/// The inference ceiling: the first `count` selected frames converted up front, then through
+/// every session in parallel, `max_batch` at a time (as the pipeline runs them); latency per
+/// frame is each call's time over its frames.
+fn inference_ceiling(video: &Path, detectors: &mut Detectors, pipeline: PipelineOptions, count: usize) -> anyhow::Result<Measurement> {
+    let mut writer = TensorWriter::new(*detectors.model().input_layout());
     let image_len = writer.layout().image_len();
     let mut tensors = Vec::with_capacity(count * image_len);
     let mut transforms = Vec::with_capacity(count);
@@ -267,29 +304,54 @@ fn inference_ceiling(video: &Path, detector: &mut Detector, pipeline: PipelineOp
         transforms.push(transform);
         if transforms.len() < count { ControlFlow::Continue(()) } else { ControlFlow::Break(()) }
     })?;
-    let batch = detector.max_batch();
-    let mut per_frame = Vec::with_capacity(transforms.len());
+    let batch = detectors.model().max_batch();
+    let calls: Vec<(&[f32], &[InputTransform])> = tensors.chunks(batch * image_len).zip(transforms.chunks(batch)).collect();
+    let next = AtomicUsize::new(0);
     let started = Instant::now();
-    for (images, transforms) in tensors.chunks(batch * image_len).zip(transforms.chunks(batch)) {
-        let call = Instant::now();
-        detector.detect(images, transforms)?;
-        let each = call.elapsed() / transforms.len() as u32;
-        per_frame.extend(std::iter::repeat_n(each, transforms.len()));
-    }
+    let per_session: Vec<anyhow::Result<Vec<Duration>>> = std::thread::scope(|scope| {
+        let (calls, next) = (&calls, &next);
+        let threads: Vec<_> = detectors
+            .sessions_mut()
+            .iter_mut()
+            .map(|detector| {
+                scope.spawn(move || {
+                    let mut per_frame = Vec::new();
+                    while let Some((images, transforms)) = calls.get(next.fetch_add(1, Ordering::Relaxed)) {
+                        let call = Instant::now();
+                        detector.detect(images, transforms)?;
+                        let each = call.elapsed() / transforms.len() as u32;
+                        per_frame.extend(std::iter::repeat_n(each, transforms.len()));
+                    }
+                    Ok(per_frame)
+                })
+            })
+            .collect();
+        threads.into_iter().map(|t| t.join().unwrap_or_else(|panic| std::panic::resume_unwind(panic))).collect()
+    });
     let elapsed = started.elapsed();
+    let mut per_frame = Vec::with_capacity(transforms.len());
+    for session in per_session {
+        per_frame.extend(session?);
+    }
     let video_frames = transforms.len() as u64 * pipeline.frame_stride.max(1);
     Ok(measurement(video_frames, elapsed, latency("frame", per_frame)))
 }
 
-/// The full pipeline: `detect_video`, the label row, and the row as JSON in memory. Latency is
-/// the interval between batches leaving inference (a pipelined rate, not one frame's way through).
-fn full_pipeline(video: &Path, detector: &mut Detector, pipeline: PipelineOptions, model_name: &str, args: &DetectorArgs) -> anyhow::Result<Measurement> {
-    let class_names = detector.class_names().to_vec();
+/// The full pipeline: `detect_video`, the label row, and the row as JSON. Latency is the interval
+/// between batches leaving inference (a pipelined rate, not one frame's way through).
+fn full_pipeline(
+    video: &Path,
+    detectors: &mut Detectors,
+    pipeline: PipelineOptions,
+    model_name: &str,
+    args: &DetectorArgs,
+) -> anyhow::Result<(Measurement, Flow)> {
+    let class_names = detectors.model().class_names().to_vec();
     let ontology = Ontology::from_class_names(&class_names);
     let class_map = ClassMap::new(&ontology, &class_names, &args.aliases)?;
     let started = Instant::now();
     let mut batch_done = Vec::new();
-    let detections = detect_video(video, detector, pipeline, |_: Progress| batch_done.push(Instant::now()))?;
+    let detections = detect_video(video, detectors, pipeline, |_: Progress| batch_done.push(Instant::now()))?;
     let meta = video_meta_for_file(video, &detections.info, detections.report.frames_decoded, None);
     let labelled = build_label_row(&ontology, &class_map, class_names.len(), meta, model_name, &detections, None)?;
     std::hint::black_box(serde_json::to_vec(&labelled.row)?);
@@ -297,7 +359,8 @@ fn full_pipeline(video: &Path, detector: &mut Detector, pipeline: PipelineOption
     // The last progress call is the end of stream, not a batch.
     batch_done.pop();
     let intervals = std::iter::once(started).chain(batch_done.iter().copied()).zip(&batch_done).map(|(a, b)| *b - a).collect();
-    Ok(measurement(detections.report.frames_decoded, elapsed, latency("batch interval", intervals)))
+    let measured = measurement(detections.report.frames_decoded, elapsed, latency("batch interval", intervals));
+    Ok((measured, Flow::from(&detections.flow)))
 }
 
 /// Runs the Python baseline on the same video, model, thresholds, threads and stride.
@@ -379,28 +442,38 @@ pub fn run(args: BenchArgs) -> anyhow::Result<ExitCode> {
     let mut decode = None;
     let mut batches = Vec::new();
     let mut ssd = true;
+    let mut sessions = 0;
     for &batch_size in &batch_sizes {
         let detector_args = DetectorArgs { batch_size: Some(batch_size), ..args.detector.clone() };
-        let (mut detector, pipeline) = detector_args.load()?;
-        ssd = matches!(detector.output_layout(), OutputLayout::SsdBoxesScores { .. });
-        if detector.max_batch() != batch_size as usize {
-            let reason = format!("the model's batch axis is fixed at {}", detector.max_batch());
+        let (mut detectors, pipeline) = detector_args.load()?;
+        sessions = detectors.len();
+        let model = detectors.model();
+        ssd = matches!(model.output_layout(), OutputLayout::SsdBoxesScores { .. });
+        if model.max_batch() != batch_size as usize {
+            let reason = format!("the model's batch axis is fixed at {}", model.max_batch());
             eprintln!("batch {batch_size}: not applicable ({reason})");
-            batches.push(BatchResult { batch_size, not_applicable: Some(reason), inference: None, full: None, ratios: None });
+            batches.push(BatchResult { batch_size, not_applicable: Some(reason), inference: None, full: None, ratios: None, flow: None });
             continue;
         }
         if decode.is_none() {
             eprintln!("decode ceiling …");
             measured_rss &= reset_peak_rss();
-            decode = Some(decode_ceiling(&args.video, &detector, pipeline)?);
+            decode = Some(decode_ceiling(&args.video, model, pipeline)?);
         }
         eprintln!("batch {batch_size}: inference ceiling …");
         measured_rss &= reset_peak_rss();
-        let inference = inference_ceiling(&args.video, &mut detector, pipeline, args.inference_frames as usize)?;
+        let inference = inference_ceiling(&args.video, &mut detectors, pipeline, args.inference_frames as usize)?;
         eprintln!("batch {batch_size}: full pipeline …");
         measured_rss &= reset_peak_rss();
-        let full = full_pipeline(&args.video, &mut detector, pipeline, &model_name, &args.detector)?;
-        batches.push(BatchResult { batch_size, not_applicable: None, inference: Some(inference), full: Some(full), ratios: None });
+        let (full, flow) = full_pipeline(&args.video, &mut detectors, pipeline, &model_name, &args.detector)?;
+        batches.push(BatchResult {
+            batch_size,
+            not_applicable: None,
+            inference: Some(inference),
+            full: Some(full),
+            ratios: None,
+            flow: Some(flow),
+        });
     }
     let Some(decode) = decode else {
         bail!("none of the batch sizes {batch_sizes:?} fits {}", args.detector.model.display());
@@ -430,6 +503,7 @@ pub fn run(args: BenchArgs) -> anyhow::Result<ExitCode> {
         video: args.video.clone(),
         threads: args.detector.threads,
         frame_stride: args.detector.frame_stride,
+        sessions,
         peak_rss_scope: if measured_rss { "measurement" } else { "process" },
         decode,
         batches,
@@ -462,10 +536,11 @@ fn latency_text(m: &Measurement) -> String {
 /// The table printed on stderr.
 fn human_table(r: &Report) -> String {
     let mut text = format!(
-        "\nprelabel bench: {} on {}, threads {}, frame stride {}\n{} cores, {}, {}, commit {}\n",
+        "\nprelabel bench: {} on {}, threads {}, {} detector sessions, frame stride {}\n{} cores, {}, {}, commit {}\n",
         r.model.display(),
         r.video.display(),
         r.threads.map_or_else(|| "all".to_owned(), |t| t.to_string()),
+        r.sessions,
         r.frame_stride,
         r.machine.cores,
         r.machine.cpu_model.as_deref().unwrap_or("unknown CPU"),
@@ -497,7 +572,17 @@ fn human_table(r: &Report) -> String {
                     q.full_over_inference,
                     q.full_over_decode,
                     q.full_over_python.map_or_else(String::new, |p| format!(", full / Python baseline {p:.2}"))
-                )
+                );
+                if let Some(f) = &b.flow {
+                    text += &format!(
+                        "         {}: queue {:.1} of {} batches deep on average, inference idle {:.0}%, decode blocked {:.0}%\n",
+                        f.bound,
+                        f.mean_queue_depth,
+                        f.queue_capacity,
+                        100.0 * f.inference_idle_share,
+                        100.0 * f.decode_blocked_share
+                    );
+                }
             }
             (None, Some(reason)) => text += &format!("batch {}: not applicable ({reason})\n", b.batch_size),
             (None, None) => {}
@@ -509,15 +594,15 @@ fn human_table(r: &Report) -> String {
 /// The Markdown header and one row per measured batch size, for benches/RESULTS.md.
 fn markdown_rows(r: &Report) -> String {
     let mut text = String::from(
-        "| date | commit | cores | CPU | model | video | threads | stride | batch | decode fps | inference fps (p50/p95 ms/frame) | full fps (p50/p95 ms/batch) | full / inference | full / decode | Python fps | full / Python | peak RSS MiB (decode / inference / full / Python) |\n\
-         |---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|\n",
+        "| date | commit | cores | CPU | model | video | threads | sessions | stride | batch | decode fps | inference fps (p50/p95 ms/frame) | full fps (p50/p95 ms/batch) | full / inference | full / decode | Python fps | full / Python | bound (mean queue depth) | peak RSS MiB (decode / inference / full / Python) |\n\
+         |---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|\n",
     );
     let name = |p: &Path| p.file_name().map_or_else(|| p.display().to_string(), |n| n.to_string_lossy().into_owned());
     for b in &r.batches {
         let (Some(inference), Some(full), Some(q)) = (&b.inference, &b.full, &b.ratios) else { continue };
         let python = r.baseline.as_ref();
         text += &format!(
-            "| {} | {} | {} | {} | {} | {} | {} | {} | {} | {:.1} | {:.1} ({}) | {:.1} ({}) | {:.2} | {:.2} | {} | {} | {} / {} / {} / {} |\n",
+            "| {} | {} | {} | {} | {} | {} | {} | {} | {} | {} | {:.1} | {:.1} ({}) | {:.1} ({}) | {:.2} | {:.2} | {} | {} | {} | {} / {} / {} / {} |\n",
             r.machine.date,
             r.machine.commit.as_deref().map_or_else(|| "?".to_owned(), short_commit),
             r.machine.cores,
@@ -525,6 +610,7 @@ fn markdown_rows(r: &Report) -> String {
             name(&r.model),
             name(&r.video),
             r.threads.map_or_else(|| "all".to_owned(), |t| t.to_string()),
+            r.sessions,
             r.frame_stride,
             b.batch_size,
             r.decode.fps,
@@ -536,6 +622,7 @@ fn markdown_rows(r: &Report) -> String {
             q.full_over_decode,
             python.map_or_else(|| "–".to_owned(), |p| format!("{:.1}", p.fps)),
             q.full_over_python.map_or_else(|| "–".to_owned(), |p| format!("{p:.2}")),
+            b.flow.as_ref().map_or_else(|| "–".to_owned(), |f| format!("{} ({:.1}/{})", f.bound, f.mean_queue_depth, f.queue_capacity)),
             mib(r.decode.peak_rss_kib),
             mib(inference.peak_rss_kib),
             mib(full.peak_rss_kib),

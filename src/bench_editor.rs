@@ -86,8 +86,11 @@ fn write_project(dir: &Path, video: &Path, ontology: &Ontology) -> anyhow::Resul
 
 /// Runs the measurement and prints (and optionally writes) the report.
 pub fn run(detector_args: &DetectorArgs, video: &Path, frame: u64, out: Option<&Path>) -> anyhow::Result<()> {
-    let (detector, pipeline) = detector_args.load()?;
-    let class_names = detector.class_names().to_vec();
+    // One session with the whole thread budget: a single frame cannot be split over sessions.
+    let mut one_session = detector_args.clone();
+    one_session.inference_sessions.get_or_insert(1);
+    let (detectors, pipeline) = one_session.load()?;
+    let class_names = detectors.model().class_names().to_vec();
     let (ontology, _) = detector_args.ontology_for(None, &class_names)?;
     let dir = tempfile::tempdir().context("temporary project directory")?;
     let key = write_project(dir.path(), video, &ontology)?;
@@ -128,7 +131,7 @@ pub fn run(detector_args: &DetectorArgs, video: &Path, frame: u64, out: Option<&
             tracking: TrackArgs::default().options(),
         },
         client,
-        vec![detector],
+        detectors.into_vec(),
     )?;
     let request = EditorRequest { project_hash: PROJECT.into(), data_hash: DATA_HASH.into(), frame, object_hashes: None };
     let mut calls = Vec::new();

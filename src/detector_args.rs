@@ -5,9 +5,9 @@ use std::path::{Path, PathBuf};
 use anyhow::Context;
 
 use clap::Args;
-use prelabel_detect::{Detector, DetectorOptions, Device, Runtime};
+use prelabel_detect::{DetectorOptions, Device, Runtime};
 use prelabel_encord::{ClassMap, Ontology};
-use prelabel_pipeline::{PipelineOptions, TrackingOptions};
+use prelabel_pipeline::{Detectors, PipelineOptions, TrackingOptions};
 use prelabel_track::TrackerConfig;
 
 /// How to load the detector and run the pipeline.
@@ -41,6 +41,10 @@ pub struct DetectorArgs {
     /// CPU threads to use in all [default: all cores].
     #[arg(long, value_parser = clap::value_parser!(u32).range(1..))]
     pub threads: Option<u32>,
+    /// Detector sessions, each on its own inference thread with an equal share of --threads
+    /// [default: on cpu one per core up to 4; on a GPU 2].
+    #[arg(long, value_parser = clap::value_parser!(u32).range(1..))]
+    pub inference_sessions: Option<u32>,
 }
 
 fn parse_alias(text: &str) -> Result<(String, String), String> {
@@ -60,28 +64,35 @@ fn parse_unit(text: &str) -> Result<f32, String> {
 }
 
 impl DetectorArgs {
-    /// Loads ONNX Runtime and the model, and returns them with the pipeline settings.
+    /// The thread budget: --threads, else every core.
+    pub fn total_threads(&self) -> usize {
+        self.threads.map_or_else(|| std::thread::available_parallelism().map_or(1, usize::from), |t| t as usize)
+    }
+
+    /// Loads ONNX Runtime and the model's sessions, and returns them with the pipeline settings.
     ///
-    /// The thread budget: ONNX Runtime gets every core; FFmpeg gets one frame thread per four
-    /// cores (the decode thread mostly waits on inference).
-    pub fn load(&self) -> anyhow::Result<(Detector, PipelineOptions)> {
+    /// The thread budget: the sessions share every core (on a CPU one single-threaded session
+    /// per core up to 4, then more threads per session, since a small model's intra-op threads
+    /// scale worse than whole frames in parallel); FFmpeg gets one frame thread per four cores
+    /// (the decode thread mostly waits on inference).
+    pub fn load(&self) -> anyhow::Result<(Detectors, PipelineOptions)> {
         let runtime = Runtime::load(None)?;
-        let total = self.threads.map_or_else(|| std::thread::available_parallelism().map_or(1, usize::from), |t| t as usize);
-        let batch_size = self.batch_size.map_or(if self.device == Device::Cpu { 1 } else { 8 }, |b| b as usize);
-        let detector = Detector::load(
-            &runtime,
-            &self.model,
-            DetectorOptions {
-                device: self.device,
-                intra_threads: total,
-                score_threshold: self.score_threshold,
-                iou_threshold: self.iou_threshold,
-                max_detections: self.max_detections as usize,
-                batch_size,
-            },
-        )?;
-        let pipeline = PipelineOptions { decode_threads: (total / 4).max(1), frame_stride: self.frame_stride, queue_batches: 2 };
-        Ok((detector, pipeline))
+        let total = self.total_threads();
+        let on_cpu = self.device == Device::Cpu;
+        let batch_size = self.batch_size.map_or(if on_cpu { 1 } else { 8 }, |b| b as usize);
+        let sessions = self.inference_sessions.map_or(if on_cpu { total.min(4) } else { 2 }, |s| s as usize);
+        let options = DetectorOptions {
+            device: self.device,
+            intra_threads: (total / sessions).max(1),
+            score_threshold: self.score_threshold,
+            iou_threshold: self.iou_threshold,
+            max_detections: self.max_detections as usize,
+            batch_size,
+        };
+        let detectors = Detectors::load(&runtime, &self.model, options, sessions)?;
+        let pipeline =
+            PipelineOptions { decode_threads: (total / 4).max(1), frame_stride: self.frame_stride, queue_batches: 2 * sessions };
+        Ok((detectors, pipeline))
     }
 
     /// The ontology to label into (read from `ontology_file`, or generated from the model's

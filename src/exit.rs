@@ -48,6 +48,7 @@ pub fn code_for(error: &anyhow::Error) -> ExitCode {
         match e {
             PipelineError::Decode(e) => decode(e),
             PipelineError::Detect(e) => detect(e),
+            PipelineError::Fetch(_) => BAD_VIDEO,
         }
     } else if let Some(e) = error.downcast_ref::<DecodeError>() {
         decode(e)

@@ -74,14 +74,14 @@ pub fn run(args: RunArgs) -> anyhow::Result<ExitCode> {
         check_writable(path)?;
     }
 
-    let (mut detector, pipeline) = args.detector.load()?;
-    let class_names = detector.class_names().to_vec();
+    let (mut detectors, pipeline) = args.detector.load()?;
+    let class_names = detectors.model().class_names().to_vec();
     let (ontology, class_map) = args.detector.ontology_for(args.ontology.as_deref(), &class_names)?;
 
     let progress = progress_bar(args.quiet || args.json_summary);
     let detections = detect_video(
         &args.video,
-        &mut detector,
+        &mut detectors,
         pipeline,
         |p: Progress| {
             if let Some(total) = p.frames_total {
@@ -128,7 +128,7 @@ pub fn run(args: RunArgs) -> anyhow::Result<ExitCode> {
         &args.video,
         &out,
         generated_ontology_path.as_deref(),
-        &detector,
+        detectors.model(),
         args.detector.device,
         &detections,
         args.detector.frame_stride,

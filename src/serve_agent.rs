@@ -83,17 +83,9 @@ pub fn run(args: ServeAgentArgs) -> anyhow::Result<ExitCode> {
     let cors_origin = prelabel_agent::Regex::new(&args.cors_origin_regex).context("--cors-origin-regex")?;
     let key = SigningKey::from_env()?;
     let client = EncordClient::new(&args.domain, key, RetryPolicy::default())?;
-    let total = args.detector.threads.map_or_else(|| std::thread::available_parallelism().map_or(1, usize::from), |t| t as usize);
-    let mut per_detector = args.detector.clone();
-    per_detector.threads = Some((total / args.detectors as usize).max(1) as u32);
-    let mut detectors = Vec::new();
-    let mut pipeline = None;
-    for _ in 0..args.detectors {
-        let (detector, options) = per_detector.load()?;
-        detectors.push(detector);
-        pipeline = Some(options);
-    }
-    let pipeline = pipeline.context("no detector")?;
+    let mut per_call = args.detector.clone();
+    per_call.inference_sessions = Some(args.detectors);
+    let (detectors, pipeline) = per_call.load()?;
     let config = AgentConfig {
         scope: match args.scope {
             ScopeArg::Frame => Scope::Frame,
@@ -109,7 +101,7 @@ pub fn run(args: ServeAgentArgs) -> anyhow::Result<ExitCode> {
         decode_threads: pipeline.decode_threads,
         tracking: args.tracking.options(),
     };
-    let agent = Agent::new(config, client, detectors)?;
+    let agent = Agent::new(config, client, detectors.into_vec())?;
     let scheme = if tls.is_some() { "https" } else { "http" };
     prelabel_agent::run(agent, args.bind, tls, |addr| {
         tracing::info!(%addr, scheme, domain = %args.domain, "editor agent ready");

@@ -34,6 +34,7 @@ pub struct Summary {
     generated_ontology: Option<String>,
     seconds: Seconds,
     fps: f64,
+    pipeline: FlowSummary,
 }
 
 #[derive(Debug, Serialize)]
@@ -72,6 +73,17 @@ struct TrackSummary {
     mean_track_frames: f64,
     boxes_detected: u64,
     boxes_interpolated: u64,
+}
+
+/// How the stages kept up (see `prelabel_pipeline::FlowStats`).
+#[derive(Debug, Serialize)]
+struct FlowSummary {
+    sessions: usize,
+    queue_capacity: usize,
+    mean_queue_depth: f64,
+    inference_idle_share: f64,
+    decode_blocked_share: f64,
+    bound: String,
 }
 
 #[derive(Debug, Serialize)]
@@ -149,6 +161,14 @@ impl Summary {
                 total: total.as_secs_f64(),
             },
             fps: report.frames_decoded as f64 / total.as_secs_f64().max(1e-9),
+            pipeline: FlowSummary {
+                sessions: run.flow.sessions,
+                queue_capacity: run.flow.queue_capacity,
+                mean_queue_depth: run.flow.mean_queue_depth,
+                inference_idle_share: run.flow.inference_idle_share(),
+                decode_blocked_share: run.flow.decode_blocked_share(),
+                bound: run.flow.bound().to_string(),
+            },
         }
     }
 
@@ -217,7 +237,18 @@ impl fmt::Display for Summary {
             "  time       decode {:.2}s  preprocess {:.2}s  infer {:.2}s  postprocess {:.2}s  label {:.2}s  write {:.2}s",
             s.decode, s.preprocess, s.infer, s.postprocess, s.label, s.write
         )?;
-        writeln!(f, "             total {:.2}s wall ({:.1} frames/s; stages overlap)", s.total, self.fps)?;
+        writeln!(f, "             total {:.2}s wall ({:.1} frames/s; stages overlap, infer summed over sessions)", s.total, self.fps)?;
+        let p = &self.pipeline;
+        writeln!(
+            f,
+            "  pipeline   {} sessions; queue {:.1} of {} batches deep on average; inference idle {:.0}%, decode blocked {:.0}%: {}",
+            p.sessions,
+            p.mean_queue_depth,
+            p.queue_capacity,
+            100.0 * p.inference_idle_share,
+            100.0 * p.decode_blocked_share,
+            p.bound
+        )?;
         writeln!(f, "  label row  {}", self.label_row)?;
         if let Some(o) = &self.generated_ontology {
             writeln!(f, "  ontology   {o} (generated from the model's classes)")?;

@@ -124,7 +124,7 @@ pub fn run(args: WorkerArgs) -> anyhow::Result<ExitCode> {
     }
     let key = SigningKey::from_env()?;
     let client = EncordClient::new(&args.domain, key, RetryPolicy::default())?;
-    let (mut detector, pipeline) = args.detector.load()?;
+    let (mut detectors, pipeline) = args.detector.load()?;
     let pathway = args.pathway.clone();
     let config = WorkerConfig {
         project_hash: args.project,
@@ -143,13 +143,13 @@ pub fn run(args: WorkerArgs) -> anyhow::Result<ExitCode> {
         pipeline,
         tracking: (!args.no_track).then(|| args.tracking.options()),
     };
-    let worker = Worker::new(&client, &detector, config)?;
+    let worker = Worker::new(&client, detectors.model(), config)?;
     let metrics = Arc::new(Metrics::default());
     if let Some(addr) = args.metrics_addr {
         serve_metrics(addr, Arc::clone(&metrics))?;
     }
     tracing::info!(domain = %args.domain, "worker started");
-    let report = worker.run(&mut detector, &stop, &metrics);
+    let report = worker.run(&mut detectors, &stop, &metrics);
     tracing::info!(done = report.done.len(), failed = report.failed.len(), "worker stopped");
     for done in &report.done {
         let m = done.merge;

@@ -85,7 +85,8 @@ fn good_videos_are_labelled_and_the_corrupt_one_and_bad_lines_are_reported() {
     )
     .unwrap();
     let out_dir = dir.path().join("labels");
-    let out = run_batch(&manifest, &out_dir, &["--frame-stride", "25"]);
+    // Two videos decoding at once: the corrupt one fails while a good one is in flight.
+    let out = run_batch(&manifest, &out_dir, &["--frame-stride", "25", "--max-in-flight-videos", "2"]);
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert_eq!(out.status.code(), Some(4), "some failed: {stderr}");
     assert!(stderr.contains(&format!("{}:3: skipped: not JSON", manifest.display())), "{stderr}");
@@ -97,7 +98,7 @@ fn good_videos_are_labelled_and_the_corrupt_one_and_bad_lines_are_reported() {
         .iter()
         .map(|v| (v["source"].as_str().unwrap().rsplit('/').next().unwrap(), v["status"].as_str().unwrap()))
         .collect();
-    assert_eq!(status, [("bikes.mp4", "done"), ("broken.mp4", "failed"), ("vtest.avi", "done")]);
+    assert_eq!(status, [("bikes.mp4", "done"), ("broken.mp4", "failed"), ("vtest.avi", "done")], "in manifest order");
     assert!(summary["videos"][1]["error"].as_str().unwrap().contains("broken.mp4"), "{summary}");
     assert_eq!(summary["bad_lines"][0]["line"], 3);
     let rows = label_rows(&out_dir);

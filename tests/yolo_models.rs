@@ -144,3 +144,52 @@ fn prelabel_runs_the_yolov8n_graph() {
 fn prelabel_runs_the_yolo26_end_to_end_graph() {
     real_graph_runs_and_batches_agree("yolo_e2e_random.onnx");
 }
+
+#[test]
+fn frames_of_several_videos_share_batches_and_return_to_their_own_video() {
+    use prelabel_detect::{DetectorOptions, Device, Runtime};
+    use prelabel_pipeline::{Detectors, PipelineOptions, detect_videos};
+
+    let graphs = yolo_graphs();
+    let dir = tempfile::tempdir().unwrap();
+    let clip = colour_clip(dir.path());
+    // The same 8 frames three times, and a file that is not a video between them.
+    let broken = dir.path().join("broken.mp4");
+    std::fs::write(&broken, b"not a video").unwrap();
+    let copies: Vec<PathBuf> = (0..3).map(|i| dir.path().join(format!("c{i}.mkv"))).collect();
+    for copy in &copies {
+        std::fs::copy(&clip, copy).unwrap();
+    }
+    let videos: Vec<&Path> = vec![&copies[0], &broken, &copies[1], &copies[2]];
+
+    let options = DetectorOptions {
+        device: Device::Cpu,
+        intra_threads: 1,
+        score_threshold: 0.5,
+        iou_threshold: 0.5,
+        max_detections: 100,
+        batch_size: 3,
+    };
+    let mut detectors = Detectors::load(&Runtime::load(None).unwrap(), &graphs.path().join("yolo_raw.onnx"), options, 2).unwrap();
+    let pipeline = PipelineOptions { decode_threads: 1, frame_stride: 1, queue_batches: 2 };
+    let mut results = Vec::new();
+    let flow = detect_videos(&videos, &mut detectors, pipeline, 3, |_, _| {}, |i, r| results.push((i, r))).unwrap();
+
+    results.sort_by_key(|(i, _)| *i);
+    assert_eq!(results.iter().map(|(i, _)| *i).collect::<Vec<_>>(), [0, 1, 2, 3], "every video is handed over once");
+    let error = results[1].1.as_ref().err().unwrap().to_string();
+    assert!(error.contains("broken.mp4"), "{error}");
+    // Class 0 (person) on the red frames 0-1, 1 (car) on green 2-3, 2 (dog) on blue 4-5; the
+    // black frames 6-7 have none.
+    let expected_classes = [0, 0, 1, 1, 2, 2];
+    for (i, result) in results.iter().filter(|(i, _)| *i != 1) {
+        let detected = result.as_ref().unwrap();
+        assert_eq!(detected.frames.iter().map(|f| f.frame_index).collect::<Vec<_>>(), (0..8).collect::<Vec<_>>(), "video {i}");
+        let classes: Vec<usize> = detected.frames.iter().flat_map(|f| f.detections.iter().map(|d| d.class_index)).collect();
+        assert_eq!(classes, expected_classes, "video {i}: its own frames' detections, in frame order");
+    }
+    // 24 frames at batch 3: 8 calls when the videos share batches (9 if each video's last batch
+    // were sent short).
+    assert_eq!(flow.batches, 8, "{flow:?}");
+    assert_eq!((flow.sessions, flow.decoders), (2, 3));
+}

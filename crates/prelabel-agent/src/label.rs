@@ -12,7 +12,7 @@ use prelabel_detect::Detector;
 use prelabel_encord::client::{ApiError, ApiErrorKind};
 use prelabel_encord::{ClassMap, Ontology};
 use prelabel_pipeline::rows::{RowError, label_row, video_metadata};
-use prelabel_pipeline::{StageTimings, VideoDetections, build_label_row, video_meta_for_stored_row};
+use prelabel_pipeline::{FlowStats, StageTimings, VideoDetections, build_label_row, video_meta_for_stored_row};
 use serde::Deserialize;
 
 use crate::{Agent, Scope};
@@ -284,7 +284,7 @@ impl Agent {
         times.wait = wait;
         times.decode = decoded_at.saturating_sub(infer + wait);
         let report = DecodeReport { frames_decoded: seek.report.frames_decoded, ..seek.report.clone() };
-        let detections = VideoDetections { info, frames, report, timings: StageTimings::default() };
+        let detections = VideoDetections { info, frames, report, timings: StageTimings::default(), flow: FlowStats::default() };
         Ok(Detected { detections, frames_labelled: labelled, decode_start: seek.start_index, fallback: seek.fallback.clone() })
     }
 

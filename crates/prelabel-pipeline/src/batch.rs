@@ -6,21 +6,24 @@
 //! label it), and optional `data_hash` and `title`. A bad line is reported with its
 //! number and skipped. Each video's label row is written atomically to
 //! `<out dir>/<data hash>.label_row.json`, so a file there is always complete: a rerun skips the
-//! videos whose file exists and does the rest, and killing the job loses only the video in
-//! flight. `--shard I/N` keeps the entries whose data hash falls in shard I (the same stable
+//! videos whose file exists and does the rest, and killing the job loses only the videos in
+//! flight. Several videos may decode at once, their frames filling the same inference batches
+//! (`max_in_flight_videos`; what a big GPU needs to stay busy). `--shard I/N` keeps the entries whose data hash falls in shard I (the same stable
 //! hash as the worker's), so N hosts split one manifest with no coordinator.
 
 use std::path::{Path, PathBuf};
 use std::time::Instant;
 
-use prelabel_detect::Detector;
 use prelabel_encord::client::{ApiError, EncordClient, Http};
 use prelabel_encord::{ClassMap, Ontology, WriteError, merge_prelabels, uuid_from_seed, write_json_atomically};
 use serde_json::Value;
 
 use crate::rows::{RowError, label_row, video_metadata};
 use crate::worker::Shard;
-use crate::{PipelineError, PipelineOptions, TrackingOptions, build_label_row, derived_data_hash, detect_video, video_meta_for_file};
+use crate::{
+    Detectors, LocalVideo, PipelineError, PipelineOptions, TrackingOptions, VideoDetections, VideoInput, build_label_row, derived_data_hash,
+    detect_videos, video_meta_for_file,
+};
 
 /// Where a manifest entry's video is.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -129,6 +132,8 @@ pub struct BatchConfig {
     pub model_name: String,
     /// Largest video downloaded for a `url` entry.
     pub max_video_bytes: u64,
+    /// Videos decoding at once (their frames share inference batches).
+    pub max_in_flight_videos: usize,
 }
 
 /// Where `--upload` saves the rows, besides the files.
@@ -154,7 +159,7 @@ pub struct VideoOutcome {
     pub frames: u64,
     /// Detections kept.
     pub detections: u64,
-    /// Wall time for this video.
+    /// Wall time for this video, from opening it (after any download) to its row written.
     pub seconds: f64,
     /// Why it failed, or what was lost.
     pub error: Option<String>,
@@ -198,75 +203,112 @@ fn remove_stale_temporaries(out_dir: &Path) {
     }
 }
 
-/// Labels every entry of this shard that has no output yet (`http` downloads `url` entries);
-/// `on_outcome` sees each outcome as it happens (to write the summary as the job goes).
+/// A manifest entry as the pipeline fetches it: a file as it is, a URL downloaded into the
+/// output folder (the download is deleted once the video is decoded).
+struct EntryInput<'a> {
+    entry: &'a ManifestEntry,
+    http: &'a Http,
+    config: &'a BatchConfig,
+}
+
+impl VideoInput for EntryInput<'_> {
+    fn fetch(&self) -> Result<LocalVideo<'_>, String> {
+        match &self.entry.location {
+            Location::File(path) => Ok(Box::new(path.as_path())),
+            Location::Url(url) => {
+                let out_dir = &self.config.out_dir;
+                let download = tempfile::Builder::new()
+                    .prefix(".prelabel-download-")
+                    .suffix(".tmp")
+                    .tempfile_in(out_dir)
+                    .map_err(|e| VideoError::Temporary(out_dir.display().to_string(), e).to_string())?;
+                self.http
+                    .download(url, download.path(), self.config.max_video_bytes)
+                    .map_err(|e| VideoError::Download(e).to_string())?;
+                Ok(Box::new(download))
+            }
+        }
+    }
+}
+
+/// Labels every entry of this shard that has no output yet (`http` downloads `url` entries), up
+/// to `config.max_in_flight_videos` decoding at once with their frames sharing inference
+/// batches; `on_outcome` sees each outcome as it happens (to write the summary as the job goes).
+/// An inference error fails the videos not yet finished.
+#[allow(clippy::too_many_arguments)]
 pub fn run_batch(
     entries: &[ManifestEntry],
     http: &Http,
     upload: Option<&Upload<'_>>,
-    detector: &mut Detector,
+    detectors: &mut Detectors,
     ontology: &Ontology,
     class_map: &ClassMap,
     config: &BatchConfig,
     mut on_outcome: impl FnMut(&VideoOutcome),
 ) {
     remove_stale_temporaries(&config.out_dir);
+    let outcome = |entry: &ManifestEntry, status| VideoOutcome {
+        line: entry.line,
+        source: entry.location.to_string(),
+        data_hash: entry.data_hash.clone(),
+        status,
+        frames: 0,
+        detections: 0,
+        seconds: 0.0,
+        error: None,
+    };
+    let mut todo = Vec::new();
     for entry in entries.iter().filter(|e| config.shard.is_none_or(|s| s.contains(&e.data_hash))) {
-        let started = Instant::now();
-        let out = output_path(&config.out_dir, &entry.data_hash);
-        let mut outcome = VideoOutcome {
-            line: entry.line,
-            source: entry.location.to_string(),
-            data_hash: entry.data_hash.clone(),
-            status: "already_done",
-            frames: 0,
-            detections: 0,
-            seconds: 0.0,
-            error: None,
-        };
-        if !out.is_file() {
-            match label_one(entry, &out, http, upload, detector, ontology, class_map, config) {
-                Ok((frames, detections, lost)) => {
-                    outcome.status = if lost.is_some() { "partial" } else { "done" };
-                    (outcome.frames, outcome.detections, outcome.error) = (frames, detections, lost);
-                }
-                Err(e) => {
-                    outcome.status = "failed";
-                    outcome.error = Some(e.to_string());
-                }
-            }
+        if output_path(&config.out_dir, &entry.data_hash).is_file() {
+            on_outcome(&outcome(entry, "already_done"));
+        } else {
+            todo.push(EntryInput { entry, http, config });
         }
-        outcome.seconds = started.elapsed().as_secs_f64();
-        on_outcome(&outcome);
+    }
+    let class_count = detectors.model().class_names().len();
+    let mut finished = vec![false; todo.len()];
+    let run = detect_videos(&todo, detectors, config.pipeline, config.max_in_flight_videos, |_, _| {}, |i, detected| {
+        let entry = todo[i].entry;
+        let labelling = Instant::now();
+        let mut result = outcome(entry, "failed");
+        match detected.map_err(VideoError::from).and_then(|d| {
+            result.seconds = d.timings.total.as_secs_f64();
+            label_one(entry, &d, upload, ontology, class_map, class_count, config)
+        }) {
+            Ok((frames, detections, lost)) => {
+                result.status = if lost.is_some() { "partial" } else { "done" };
+                (result.frames, result.detections, result.error) = (frames, detections, lost);
+            }
+            Err(e) => result.error = Some(e.to_string()),
+        }
+        result.seconds += labelling.elapsed().as_secs_f64();
+        finished[i] = true;
+        on_outcome(&result);
+    });
+    if let Err(e) = run {
+        for (input, _) in todo.iter().zip(&finished).filter(|(_, done)| !**done) {
+            on_outcome(&VideoOutcome { error: Some(e.to_string()), ..outcome(input.entry, "failed") });
+        }
     }
 }
 
-/// Labels one video (downloading a `url` entry first), saves the row to Encord when uploading
-/// (merged with the stored row under the worker's rules), then writes its file, which marks the
-/// video done; returns frames, detections and what was lost.
-#[allow(clippy::too_many_arguments)]
+/// Builds one video's label row, saves it to Encord when uploading (merged with the stored row
+/// under the worker's rules), then writes its file, which marks the video done; returns frames,
+/// detections and what was lost.
 fn label_one(
     entry: &ManifestEntry,
-    out: &Path,
-    http: &Http,
+    detections: &VideoDetections,
     upload: Option<&Upload<'_>>,
-    detector: &mut Detector,
     ontology: &Ontology,
     class_map: &ClassMap,
+    class_count: usize,
     config: &BatchConfig,
 ) -> Result<(u64, u64, Option<String>), VideoError> {
-    let download;
+    let report = &detections.report;
     let path = match &entry.location {
         Location::File(path) => path.as_path(),
-        Location::Url(url) => {
-            let temporary = |e| VideoError::Temporary(config.out_dir.display().to_string(), e);
-            download = tempfile::Builder::new().prefix(".prelabel-download-").suffix(".tmp").tempfile_in(&config.out_dir).map_err(temporary)?;
-            http.download(url, download.path(), config.max_video_bytes)?;
-            download.path()
-        }
+        Location::Url(url) => Path::new(url),
     };
-    let detections = detect_video(path, detector, config.pipeline, |_| {})?;
-    let report = &detections.report;
     let mut meta = video_meta_for_file(path, &detections.info, report.frames_decoded, Some(&entry.data_hash));
     if let Location::Url(url) = &entry.location {
         meta.data_link = url.clone();
@@ -276,14 +318,13 @@ fn label_one(
     if let Some(title) = &entry.title {
         meta.data_title = title.clone();
     }
-    let class_count = detector.class_names().len();
-    let labelled = build_label_row(ontology, class_map, class_count, meta, &config.model_name, &detections, config.tracking.as_ref())?;
+    let labelled = build_label_row(ontology, class_map, class_count, meta, &config.model_name, detections, config.tracking.as_ref())?;
     if let Some(Upload { client, project_hash }) = upload {
         let stored = label_row(client, project_hash, &video_metadata(client, project_hash, &entry.data_hash)?)?;
         let (merged, _) = merge_prelabels(&stored, &labelled.row)?;
         client.save_label_rows(project_hash, std::slice::from_ref(&merged)).map_err(VideoError::Save)?;
     }
-    write_json_atomically(out, &labelled.row)?;
+    write_json_atomically(&output_path(&config.out_dir, &entry.data_hash), &labelled.row)?;
     let lost = report.is_partial().then(|| format!("{} frames lost, {} corrupt packets", report.frames_lost, report.corrupt_packets));
     Ok((report.frames_decoded, labelled.detections_per_class.iter().sum(), lost))
 }

@@ -1,13 +1,30 @@
-//! decode ‖ detect over bounded channels.
+//! decode ‖ inference ‖ collect, over bounded channels.
+//!
+//! - **Decode threads**, one per video in flight: FFmpeg decode, frame stride (every frame is
+//!   decoded, every n-th converted), one swscale pass into the model's layout, then into the batch
+//!   being assembled. Frames of different videos fill the same batches.
+//! - **Inference threads**, one per detector session: take whole batches from the queue, run
+//!   ONNX Runtime, decode the head and suppress (post-processing runs on the session's thread, so
+//!   one session's post-processing overlaps the other's inference).
+//! - **The caller's thread** collects each video's detections and hands over a video once all
+//!   of its frames are back.
+//!
+//! Batch tensors go round a fixed pool, so memory does not grow with the videos' length. The
+//! queue between decode and inference is sampled every time a session takes a batch, and both
+//! sides time their waits, so a run says whether it was decode-bound or inference-bound.
 
 use std::ops::ControlFlow;
 use std::path::Path;
+use std::sync::Mutex;
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
 use crossbeam_channel::{Receiver, Sender, bounded};
-use prelabel_core::{FrameDetections, InputTransform};
+use prelabel_core::{Detection, FrameDetections, InputTransform};
 use prelabel_decode::{DecodeError, DecodeReport, TensorWriter, VideoInfo, VideoSource};
 use prelabel_detect::{DetectError, Detector};
+
+use crate::Detectors;
 
 /// A stage failed; the message names the stage, then the stage's own one-line error.
 #[derive(Debug, thiserror::Error)]
@@ -18,12 +35,32 @@ pub enum PipelineError {
     /// Running the detector failed.
     #[error("infer: {0}")]
     Detect(DetectError),
+    /// The video could not be fetched (see [`VideoInput`]).
+    #[error("{0}")]
+    Fetch(String),
+}
+
+/// A local video file, kept at its path until dropped (a download is deleted then).
+pub type LocalVideo<'a> = Box<dyn AsRef<Path> + Send + 'a>;
+
+/// A video the pipeline can decode: a local file as it is, or something fetched first (a
+/// download). Fetching runs on the video's decode thread, so fetching the next video overlaps
+/// the inference of the ones before it.
+pub trait VideoInput: Sync {
+    /// Makes the video readable as a local file; the error is the video's failure, as one line.
+    fn fetch(&self) -> Result<LocalVideo<'_>, String>;
+}
+
+impl VideoInput for &Path {
+    fn fetch(&self) -> Result<LocalVideo<'_>, String> {
+        Ok(Box::new(*self))
+    }
 }
 
 /// How the pipeline runs.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct PipelineOptions {
-    /// FFmpeg frame threads (0: FFmpeg chooses).
+    /// FFmpeg frame threads per video (0: FFmpeg chooses).
     pub decode_threads: usize,
     /// Run the detector on every n-th frame (1 = every frame); all frames are still decoded.
     pub frame_stride: u64,
@@ -31,7 +68,7 @@ pub struct PipelineOptions {
     pub queue_batches: usize,
 }
 
-/// Progress, reported after each batch.
+/// Progress of one video, reported after each batch it had frames in.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Progress {
     /// Frames decoded up to the last detected frame.
@@ -40,19 +77,82 @@ pub struct Progress {
     pub frames_total: Option<u64>,
 }
 
-/// Wall time per stage, summed over the video.
+/// Wall time per stage for one video.
 #[derive(Debug, Clone, Copy, Default, PartialEq)]
 pub struct StageTimings {
     /// FFmpeg demux + decode.
     pub decode: Duration,
     /// swscale into the model layout.
     pub preprocess: Duration,
-    /// ONNX Runtime.
+    /// ONNX Runtime (a shared batch's time is split over its frames).
     pub infer: Duration,
-    /// Head decode, thresholds, NMS.
+    /// Head decode, thresholds, NMS (split like `infer`).
     pub postprocess: Duration,
-    /// The whole run, start to end.
+    /// From opening the video to its last detections.
     pub total: Duration,
+}
+
+/// Which side of the queue between decode and inference held a run back.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Bound {
+    /// Inference sessions waited for frames longer, relatively, than decode waited for room.
+    Decode,
+    /// Decode waited for room in the queue: inference is the bottleneck (what a fast pipeline
+    /// wants).
+    Inference,
+}
+
+impl std::fmt::Display for Bound {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            Bound::Decode => "decode-bound",
+            Bound::Inference => "inference-bound",
+        })
+    }
+}
+
+/// How the stages kept up with each other.
+#[derive(Debug, Clone, Copy, Default, PartialEq)]
+pub struct FlowStats {
+    /// Inference sessions (threads).
+    pub sessions: usize,
+    /// Decode threads (videos in flight at most).
+    pub decoders: usize,
+    /// Capacity of the queue between decode and inference, in batches.
+    pub queue_capacity: usize,
+    /// Batches run through inference.
+    pub batches: u64,
+    /// Mean number of batches left waiting in that queue when a session took one: near the
+    /// capacity when inference is the bottleneck, near 0 when decode is.
+    pub mean_queue_depth: f64,
+    /// Time the sessions waited for a batch, summed over sessions.
+    pub inference_waiting: Duration,
+    /// Time the decode threads waited for a free batch tensor or queue room, summed over threads.
+    pub decode_blocked: Duration,
+    /// Wall time of the run so far.
+    pub wall: Duration,
+}
+
+impl FlowStats {
+    /// Share of the sessions' time spent waiting for input (0..1).
+    pub fn inference_idle_share(&self) -> f64 {
+        share(self.inference_waiting, self.wall, self.sessions)
+    }
+
+    /// Share of the decode threads' time spent blocked on the queue or the tensor pool (0..1).
+    pub fn decode_blocked_share(&self) -> f64 {
+        share(self.decode_blocked, self.wall, self.decoders)
+    }
+
+    /// Which side held the run back.
+    pub fn bound(&self) -> Bound {
+        if self.inference_idle_share() > self.decode_blocked_share() { Bound::Decode } else { Bound::Inference }
+    }
+}
+
+fn share(part: Duration, wall: Duration, threads: usize) -> f64 {
+    let whole = wall.as_secs_f64() * threads as f64;
+    if whole > 0.0 { (part.as_secs_f64() / whole).min(1.0) } else { 0.0 }
 }
 
 /// Everything the detector found in one video.
@@ -66,134 +166,395 @@ pub struct VideoDetections {
     pub report: DecodeReport,
     /// Time per stage.
     pub timings: StageTimings,
+    /// How the stages kept up, over the run up to this video's end.
+    pub flow: FlowStats,
+}
+
+/// Decodes `video`, runs the detectors on every `frame_stride`-th frame and returns the
+/// detections; `on_progress` is called on the caller's thread after each batch.
+pub fn detect_video(
+    video: &Path,
+    detectors: &mut Detectors,
+    options: PipelineOptions,
+    mut on_progress: impl FnMut(Progress),
+) -> Result<VideoDetections, PipelineError> {
+    let mut result = None;
+    detect_videos(&[video], detectors, options, 1, |_, p| on_progress(p), |_, r| result = Some(r))?;
+    result.unwrap_or_else(|| unreachable!("detect_videos hands over every video it was given"))
+}
+
+/// Runs the pipeline over `videos` with at most `in_flight` of them decoding at once, their
+/// frames sharing batches. `on_video(i, result)` is called on the caller's thread as soon as
+/// video `i` is done (in completion order); a video that cannot be decoded is handed over as an
+/// error and the others go on. An inference error stops the run and is returned.
+pub fn detect_videos(
+    videos: &[impl VideoInput],
+    detectors: &mut Detectors,
+    options: PipelineOptions,
+    in_flight: usize,
+    mut on_progress: impl FnMut(usize, Progress),
+    mut on_video: impl FnMut(usize, Result<VideoDetections, PipelineError>),
+) -> Result<FlowStats, PipelineError> {
+    let started = Instant::now();
+    let layout = *detectors.model().input_layout();
+    let batch_size = detectors.model().max_batch();
+    let sessions = detectors.len();
+    let decoders = in_flight.clamp(1, videos.len().max(1));
+    let queue = options.queue_batches.max(1);
+    let counters = Counters::default();
+
+    std::thread::scope(|scope| {
+        let (batches_tx, batches_rx) = bounded::<Batch>(queue);
+        // Every tensor is somewhere: queued, assembling, or held by a session.
+        let pool = queue + sessions + 1;
+        let (free_tx, free_rx) = bounded::<Vec<f32>>(pool);
+        for _ in 0..pool {
+            // The pool's capacity is exactly `pool`, so these sends cannot block or fail.
+            let _ = free_tx.send(Vec::with_capacity(batch_size * layout.image_len()));
+        }
+        let (events_tx, events_rx) = bounded::<Event>(queue + sessions + 4 * decoders);
+
+        for detector in detectors.sessions_mut() {
+            let (batches, free, events, counters) = (batches_rx.clone(), free_tx.clone(), events_tx.clone(), &counters);
+            scope.spawn(move || infer_batches(detector, &batches, &free, &events, counters));
+        }
+        drop((batches_rx, free_tx));
+
+        let assembler = Assembler { pending: Mutex::new(None), free: free_rx, batches: batches_tx, batch_size, counters: &counters };
+        let decode_events = events_tx;
+        scope.spawn(move || {
+            let next = AtomicUsize::new(0);
+            std::thread::scope(|decode_scope| {
+                for _ in 0..decoders {
+                    let (assembler, events, next) = (&assembler, decode_events.clone(), &next);
+                    decode_scope.spawn(move || {
+                        let mut writer = TensorWriter::new(layout);
+                        let mut image = vec![0.0f32; layout.image_len()];
+                        loop {
+                            let video = next.fetch_add(1, Ordering::Relaxed);
+                            let Some(input) = videos.get(video) else { break };
+                            // None, or a closed channel: inference stopped, and its error is
+                            // reported by the caller's thread.
+                            let ended = match input.fetch() {
+                                Ok(local) => decode_video(video, local.as_ref().as_ref(), options, &mut writer, &mut image, assembler, &events),
+                                Err(reason) => Some(Event::Ended(Ended { video, frames_sent: 0, result: Err(PipelineError::Fetch(reason)) })),
+                            };
+                            let Some(ended) = ended else { break };
+                            if events.send(ended).is_err() {
+                                break;
+                            }
+                        }
+                    });
+                }
+            });
+            // Every decode thread is done: the last, partly filled batch goes too.
+            assembler.flush();
+        });
+
+        let mut collector = Collector { videos: Vec::new(), started, counters: &counters, sessions, decoders, queue };
+        collector.videos.resize_with(videos.len(), || None);
+        for event in &events_rx {
+            // The videos this event may have finished.
+            let candidates: Vec<usize> = match event {
+                Event::Opened { video, info } => {
+                    collector.open(video, info);
+                    continue;
+                }
+                Event::Detected(done) => {
+                    let touched = collector.detected(done);
+                    touched.iter().for_each(|&(video, progress)| on_progress(video, progress));
+                    touched.into_iter().map(|(video, _)| video).collect()
+                }
+                Event::Ended(ended) => {
+                    let video = ended.video;
+                    if let Some(error) = collector.ended(ended) {
+                        on_video(video, Err(error));
+                        continue;
+                    }
+                    vec![video]
+                }
+                Event::Failed(error) => return Err(PipelineError::Detect(error)),
+            };
+            for video in candidates {
+                if let Some(result) = collector.take_if_finished(video) {
+                    if let Ok(d) = &result {
+                        on_progress(video, Progress { frames_done: d.report.frames_decoded, frames_total: d.info.frame_count_hint });
+                    }
+                    on_video(video, result);
+                }
+            }
+        }
+        Ok(counters.flow(started.elapsed(), sessions, decoders, queue))
+    })
+}
+
+/// Figures the stages share while they run.
+#[derive(Default)]
+struct Counters {
+    inference_waiting_ns: AtomicU64,
+    decode_blocked_ns: AtomicU64,
+    depth_sum: AtomicU64,
+    depth_samples: AtomicU64,
+}
+
+impl Counters {
+    fn add(counter: &AtomicU64, elapsed: Duration) {
+        counter.fetch_add(u64::try_from(elapsed.as_nanos()).unwrap_or(u64::MAX), Ordering::Relaxed);
+    }
+
+    fn flow(&self, wall: Duration, sessions: usize, decoders: usize, queue_capacity: usize) -> FlowStats {
+        let samples = self.depth_samples.load(Ordering::Relaxed);
+        FlowStats {
+            sessions,
+            decoders,
+            queue_capacity,
+            batches: samples,
+            mean_queue_depth: if samples > 0 { self.depth_sum.load(Ordering::Relaxed) as f64 / samples as f64 } else { 0.0 },
+            inference_waiting: Duration::from_nanos(self.inference_waiting_ns.load(Ordering::Relaxed)),
+            decode_blocked: Duration::from_nanos(self.decode_blocked_ns.load(Ordering::Relaxed)),
+            wall,
+        }
+    }
+}
+
+/// One frame in a batch: its video, its index, and how it was placed into the input.
+#[derive(Debug, Clone, Copy)]
+struct Item {
+    video: usize,
+    frame_index: u64,
+    transform: InputTransform,
 }
 
 /// A batch of frames already in the model's layout.
 struct Batch {
-    frames: Vec<(u64, InputTransform)>,
+    items: Vec<Item>,
     tensor: Vec<f32>,
 }
 
-/// What the decode thread sends: batches, then exactly one end marker.
-enum Message {
-    Batch(Batch),
-    End(Result<(DecodeReport, Duration), DecodeError>),
+/// A batch's detections, frame by frame.
+struct Detected {
+    items: Vec<Item>,
+    per_frame: Vec<Vec<Detection>>,
+    infer_time: Duration,
+    postprocess_time: Duration,
 }
 
-/// Decodes `video`, runs `detector` on every `frame_stride`-th frame and returns the
-/// detections; `on_progress` is called on the caller's thread after each batch.
-pub fn detect_video(
-    video: &Path,
-    detector: &mut Detector,
-    options: PipelineOptions,
-    mut on_progress: impl FnMut(Progress),
-) -> Result<VideoDetections, PipelineError> {
-    let started = Instant::now();
-    let source = VideoSource::open(video, options.decode_threads).map_err(PipelineError::Decode)?;
-    let info = source.info().clone();
-    let layout = *detector.input_layout();
-    let batch_size = detector.max_batch();
-    let stride = options.frame_stride.max(1);
-    let queue = options.queue_batches.max(1);
-
-    std::thread::scope(|scope| {
-        let (batches_tx, batches_rx) = bounded::<Message>(queue);
-        let (free_tx, free_rx) = bounded::<Vec<f32>>(queue + 2);
-        for _ in 0..queue + 2 {
-            // Capacity is queue + 2, so these sends cannot block or fail.
-            let _ = free_tx.send(Vec::with_capacity(batch_size * layout.image_len()));
-        }
-        scope.spawn(move || {
-            let mut writer = TensorWriter::new(layout);
-            let end = decode_batches(source, &mut writer, stride, batch_size, &batches_tx, &free_rx);
-            // The receiver may be gone after an inference error; nothing is left to tell.
-            let _ = batches_tx.send(Message::End(end));
-        });
-        let mut timings = StageTimings::default();
-        let mut frames = Vec::new();
-        for message in &batches_rx {
-            match message {
-                Message::Batch(batch) => {
-                    let transforms: Vec<InputTransform> = batch.frames.iter().map(|(_, t)| *t).collect();
-                    let result = detector.detect(&batch.tensor, &transforms).map_err(PipelineError::Detect)?;
-                    timings.infer += result.infer_time;
-                    timings.postprocess += result.postprocess_time;
-                    let last = batch.frames.last().map_or(0, |(i, _)| *i);
-                    frames.extend(
-                        batch.frames.iter().zip(result.per_frame).map(|(&(frame_index, _), detections)| {
-                            FrameDetections { frame_index, detections }
-                        }),
-                    );
-                    let _ = free_tx.send(batch.tensor);
-                    on_progress(Progress { frames_done: last + 1, frames_total: info.frame_count_hint });
-                }
-                Message::End(end) => {
-                    let (report, preprocess) = end.map_err(PipelineError::Decode)?;
-                    timings.decode = report.decode_time;
-                    timings.preprocess = preprocess;
-                    timings.total = started.elapsed();
-                    on_progress(Progress { frames_done: report.frames_decoded, frames_total: info.frame_count_hint });
-                    return Ok(VideoDetections { info, frames, report, timings });
-                }
-            }
-        }
-        unreachable!("the decode thread always sends an end marker before hanging up")
-    })
+/// How one video's decode ended.
+struct Ended {
+    video: usize,
+    /// Frames handed to inference.
+    frames_sent: u64,
+    /// The decode report and the conversion time, or why fetching or decoding failed.
+    result: Result<(DecodeReport, Duration), PipelineError>,
 }
 
-/// The decode thread: fills batch tensors from the pool and sends them; returns the decode
-/// report and the time spent converting frames.
-fn decode_batches(
-    source: VideoSource,
-    writer: &mut TensorWriter,
-    stride: u64,
+/// What the stages tell the caller's thread.
+enum Event {
+    Opened { video: usize, info: VideoInfo },
+    Detected(Detected),
+    Ended(Ended),
+    Failed(DetectError),
+}
+
+/// Fills batches with the frames of every decode thread, in arrival order.
+struct Assembler<'a> {
+    pending: Mutex<Option<Batch>>,
+    free: Receiver<Vec<f32>>,
+    batches: Sender<Batch>,
     batch_size: usize,
-    batches: &Sender<Message>,
-    free: &Receiver<Vec<f32>>,
-) -> Result<(DecodeReport, Duration), DecodeError> {
-    let image_len = writer.layout().image_len();
+    counters: &'a Counters,
+}
+
+impl Assembler<'_> {
+    /// Adds one converted frame; false when inference has stopped.
+    fn push(&self, item: Item, image: &[f32]) -> bool {
+        let mut pending = self.pending.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+        let batch = match &mut *pending {
+            Some(batch) => batch,
+            None => {
+                let clock = Instant::now();
+                let Ok(mut tensor) = self.free.recv() else { return false };
+                Counters::add(&self.counters.decode_blocked_ns, clock.elapsed());
+                tensor.clear();
+                pending.insert(Batch { items: Vec::with_capacity(self.batch_size), tensor })
+            }
+        };
+        batch.tensor.extend_from_slice(image);
+        batch.items.push(item);
+        if batch.items.len() < self.batch_size {
+            return true;
+        }
+        let clock = Instant::now();
+        let sent = pending.take().is_some_and(|full| self.batches.send(full).is_ok());
+        Counters::add(&self.counters.decode_blocked_ns, clock.elapsed());
+        sent
+    }
+
+    /// Sends the partly filled batch, if any.
+    fn flush(&self) {
+        let mut pending = self.pending.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+        if let Some(batch) = pending.take() {
+            // A closed queue means inference stopped; its error is reported there.
+            let _ = self.batches.send(batch);
+        }
+    }
+}
+
+/// One decode thread's work on one video: opens it, converts every `frame_stride`-th frame into
+/// `image` and hands it to the assembler. Returns how the video ended, or `None` when inference
+/// stopped (there is nobody left to tell).
+fn decode_video(
+    video: usize,
+    path: &Path,
+    options: PipelineOptions,
+    writer: &mut TensorWriter,
+    image: &mut [f32],
+    assembler: &Assembler<'_>,
+    events: &Sender<Event>,
+) -> Option<Event> {
+    let ended = |frames_sent, result: Result<_, DecodeError>| {
+        Some(Event::Ended(Ended { video, frames_sent, result: result.map_err(PipelineError::Decode) }))
+    };
+    let source = match VideoSource::open(path, options.decode_threads) {
+        Ok(source) => source,
+        Err(e) => return ended(0, Err(e)),
+    };
+    events.send(Event::Opened { video, info: source.info().clone() }).ok()?;
+    let stride = options.frame_stride.max(1);
     let mut preprocess = Duration::ZERO;
-    let mut pending: Option<Batch> = None;
-    let mut convert_error = None;
+    let mut frames_sent = 0u64;
+    let mut failure = None;
+    let mut stopped = false;
     let report = source.decode(|frame| {
         if frame.index() % stride != 0 {
             return ControlFlow::Continue(());
         }
-        let batch = match &mut pending {
-            Some(b) => b,
-            None => match free.recv() {
-                Ok(mut tensor) => {
-                    tensor.clear();
-                    pending.insert(Batch { frames: Vec::with_capacity(batch_size), tensor })
-                }
-                Err(_) => return ControlFlow::Break(()),
-            },
-        };
-        let start = batch.tensor.len();
-        batch.tensor.resize(start + image_len, 0.0);
         let clock = Instant::now();
-        match writer.write(&frame, &mut batch.tensor[start..]) {
-            Ok(transform) => batch.frames.push((frame.index(), transform)),
+        let transform = match writer.write(&frame, image) {
+            Ok(transform) => transform,
             Err(e) => {
-                convert_error = Some(e);
+                failure = Some(e);
                 return ControlFlow::Break(());
             }
-        }
+        };
         preprocess += clock.elapsed();
-        if batch.frames.len() == batch_size {
-            let full = pending.take().map(Message::Batch);
-            if full.is_some_and(|m| batches.send(m).is_err()) {
-                return ControlFlow::Break(());
+        if !assembler.push(Item { video, frame_index: frame.index(), transform }, image) {
+            stopped = true;
+            return ControlFlow::Break(());
+        }
+        frames_sent += 1;
+        ControlFlow::Continue(())
+    });
+    if stopped {
+        return None;
+    }
+    let result = match (report, failure) {
+        (_, Some(e)) | (Err(e), None) => Err(e),
+        (Ok(report), None) => Ok((report, preprocess)),
+    };
+    ended(frames_sent, result)
+}
+
+/// One inference thread: runs `detector` on batches until the queue closes or the caller's
+/// thread stops listening.
+fn infer_batches(detector: &mut Detector, batches: &Receiver<Batch>, free: &Sender<Vec<f32>>, events: &Sender<Event>, counters: &Counters) {
+    loop {
+        let clock = Instant::now();
+        let Ok(Batch { items, tensor }) = batches.recv() else { return };
+        Counters::add(&counters.inference_waiting_ns, clock.elapsed());
+        counters.depth_sum.fetch_add(batches.len() as u64, Ordering::Relaxed);
+        counters.depth_samples.fetch_add(1, Ordering::Relaxed);
+        let transforms: Vec<InputTransform> = items.iter().map(|i| i.transform).collect();
+        let event = match detector.detect(&tensor, &transforms) {
+            Ok(result) => Event::Detected(Detected {
+                items,
+                per_frame: result.per_frame,
+                infer_time: result.infer_time,
+                postprocess_time: result.postprocess_time,
+            }),
+            Err(e) => Event::Failed(e),
+        };
+        // The pool has room for every tensor it lent.
+        let _ = free.send(tensor);
+        let failed = matches!(event, Event::Failed(_));
+        if events.send(event).is_err() || failed {
+            return;
+        }
+    }
+}
+
+/// One video on the caller's thread, from its opening to its hand-over.
+struct Collecting {
+    info: VideoInfo,
+    opened: Instant,
+    frames: Vec<FrameDetections>,
+    timings: StageTimings,
+    ended: Option<Ended>,
+}
+
+/// The caller's side: gathers detections per video and hands over finished videos.
+struct Collector<'a> {
+    videos: Vec<Option<Collecting>>,
+    started: Instant,
+    counters: &'a Counters,
+    sessions: usize,
+    decoders: usize,
+    queue: usize,
+}
+
+impl Collector<'_> {
+    fn open(&mut self, video: usize, info: VideoInfo) {
+        self.videos[video] =
+            Some(Collecting { info, opened: Instant::now(), frames: Vec::new(), timings: StageTimings::default(), ended: None });
+    }
+
+    /// Files a batch's detections under their videos; returns each touched video with its
+    /// progress.
+    fn detected(&mut self, done: Detected) -> Vec<(usize, Progress)> {
+        let share = done.items.len().max(1) as u32;
+        let mut touched: Vec<(usize, Progress)> = Vec::new();
+        for (item, detections) in done.items.iter().zip(done.per_frame) {
+            let Some(video) = self.videos[item.video].as_mut() else { continue };
+            video.timings.infer += done.infer_time / share;
+            video.timings.postprocess += done.postprocess_time / share;
+            video.frames.push(FrameDetections { frame_index: item.frame_index, detections });
+            let frames_done = item.frame_index + 1;
+            match touched.iter_mut().find(|(v, _)| *v == item.video) {
+                Some((_, p)) => p.frames_done = p.frames_done.max(frames_done),
+                None => touched.push((item.video, Progress { frames_done, frames_total: video.info.frame_count_hint })),
             }
         }
-        ControlFlow::Continue(())
-    })?;
-    if let Some(e) = convert_error {
-        return Err(e);
+        touched
     }
-    if let Some(batch) = pending.take() {
-        // A closed channel means inference stopped; its error is reported there.
-        let _ = batches.send(Message::Batch(batch));
+
+    /// Records how a video's decode ended; returns the error of a video that never opened.
+    fn ended(&mut self, ended: Ended) -> Option<PipelineError> {
+        match self.videos[ended.video].as_mut() {
+            Some(collecting) => {
+                collecting.ended = Some(ended);
+                None
+            }
+            None => ended.result.err(),
+        }
     }
-    Ok((report, preprocess))
+
+    /// Hands over `video` if its decode ended and all its frames are back.
+    fn take_if_finished(&mut self, video: usize) -> Option<Result<VideoDetections, PipelineError>> {
+        let slot = &mut self.videos[video];
+        let collecting = slot.as_ref()?;
+        if collecting.ended.as_ref()?.frames_sent != collecting.frames.len() as u64 {
+            return None;
+        }
+        let Collecting { info, opened, mut frames, mut timings, ended } = slot.take()?;
+        let (report, preprocess) = match ended?.result {
+            Ok(ended) => ended,
+            Err(e) => return Some(Err(e)),
+        };
+        frames.sort_unstable_by_key(|f| f.frame_index);
+        timings.decode = report.decode_time;
+        timings.preprocess = preprocess;
+        timings.total = opened.elapsed();
+        let flow = self.counters.flow(self.started.elapsed(), self.sessions, self.decoders, self.queue);
+        Some(Ok(VideoDetections { info, frames, report, timings, flow }))
+    }
 }

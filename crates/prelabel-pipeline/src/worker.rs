@@ -16,6 +16,7 @@ use std::time::{Duration, Instant};
 
 use crossbeam_channel::bounded;
 use prelabel_detect::Detector;
+use crate::Detectors;
 use prelabel_encord::client::{AgentTask, ApiError, EncordClient};
 use prelabel_encord::{ClassMap, ClassMapError, MergeError, MergeStats, Ontology, merge_prelabels};
 use serde_json::Value;
@@ -308,7 +309,7 @@ impl<'a> Worker<'a> {
 
     /// Runs until the stage is drained (`once`), `max_tasks` is reached, or `stop` is set;
     /// the task in progress is finished before returning.
-    pub fn run(&self, detector: &mut Detector, stop: &AtomicBool, metrics: &Metrics) -> WorkerReport {
+    pub fn run(&self, detectors: &mut Detectors, stop: &AtomicBool, metrics: &Metrics) -> WorkerReport {
         let failed_ids: Mutex<HashSet<String>> = Mutex::new(HashSet::new());
         let enough = AtomicBool::new(false);
         let halted = || stop.load(Ordering::Relaxed) || enough.load(Ordering::Relaxed);
@@ -376,7 +377,7 @@ impl<'a> Worker<'a> {
                     // Abandoned cleanly: nothing saved, the task stays in the stage.
                     continue;
                 }
-                match self.process_with_retries(&task, first_attempt, detector, metrics) {
+                match self.process_with_retries(&task, first_attempt, detectors, metrics) {
                     Ok(merge) => {
                         report.done.push(DoneTask { task_uuid: task.uuid.clone(), data_title: task.data_title.clone(), merge });
                         metrics.tasks_done.fetch_add(1, Ordering::Relaxed);
@@ -421,13 +422,13 @@ impl<'a> Worker<'a> {
         &self,
         task: &AgentTask,
         first_attempt: Result<Prepared, TaskError>,
-        detector: &mut Detector,
+        detectors: &mut Detectors,
         metrics: &Metrics,
     ) -> Result<MergeStats, TaskError> {
         let mut attempt = first_attempt;
         let mut backoff = self.config.task_backoff;
         for number in 1..=self.config.task_attempts.max(1) {
-            let result = attempt.and_then(|prepared| self.process(prepared, detector, metrics));
+            let result = attempt.and_then(|prepared| self.process(prepared, detectors, metrics));
             match result {
                 Ok(stats) => return Ok(stats),
                 Err(e) if number == self.config.task_attempts.max(1) => return Err(e),
@@ -445,9 +446,9 @@ impl<'a> Worker<'a> {
     }
 
     /// Detect, merge, save, then proceed.
-    fn process(&self, prepared: Prepared, detector: &mut Detector, metrics: &Metrics) -> Result<MergeStats, TaskError> {
+    fn process(&self, prepared: Prepared, detectors: &mut Detectors, metrics: &Metrics) -> Result<MergeStats, TaskError> {
         let Prepared { task, stored_row, video } = prepared;
-        let detections = detect_video(video.path(), detector, self.config.pipeline, |_| {})?;
+        let detections = detect_video(video.path(), detectors, self.config.pipeline, |_| {})?;
         drop(video);
         let t = &detections.timings;
         metrics.decode_micros.fetch_add((t.decode + t.preprocess).as_micros() as u64, Ordering::Relaxed);
@@ -460,7 +461,7 @@ impl<'a> Worker<'a> {
 
         let started = Instant::now();
         let meta = video_meta_for_stored_row(&stored_row, &detections.info, detections.report.frames_decoded);
-        let class_count = detector.class_names().len();
+        let class_count = detectors.model().class_names().len();
         let tracking = self.config.tracking.as_ref();
         let labelled = build_label_row(&self.ontology, &self.class_map, class_count, meta, &self.model_name, &detections, tracking)?;
         metrics.detections.fetch_add(labelled.detections_per_class.iter().sum(), Ordering::Relaxed);
