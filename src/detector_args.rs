@@ -35,7 +35,8 @@ pub struct DetectorArgs {
     /// Run the detector on every n-th frame.
     #[arg(long, default_value_t = 1, value_parser = clap::value_parser!(u64).range(1..))]
     pub frame_stride: u64,
-    /// Where inference runs: cpu, cuda or tensorrt.
+    /// Where inference runs: cpu, cuda, tensorrt, or auto (cuda where it can be used, else the cpu
+    /// with a warning; cuda and tensorrt never fall back).
     #[arg(long, default_value = "cpu")]
     pub device: Device,
     /// CPU threads to use in all [default: all cores].
@@ -77,12 +78,16 @@ impl DetectorArgs {
     /// (the decode thread mostly waits on inference).
     pub fn load(&self) -> anyhow::Result<(Detectors, PipelineOptions)> {
         let runtime = Runtime::load(None)?;
+        let (device, fallback) = self.device.resolve(&runtime);
+        if let Some(reason) = fallback {
+            eprintln!("warning: --device auto: using the cpu ({reason})");
+        }
         let total = self.total_threads();
-        let on_cpu = self.device == Device::Cpu;
+        let on_cpu = device == Device::Cpu;
         let batch_size = self.batch_size.map_or(if on_cpu { 1 } else { 8 }, |b| b as usize);
         let sessions = self.inference_sessions.map_or(if on_cpu { total.min(4) } else { 2 }, |s| s as usize);
         let options = DetectorOptions {
-            device: self.device,
+            device,
             intra_threads: (total / sessions).max(1),
             score_threshold: self.score_threshold,
             iou_threshold: self.iou_threshold,

@@ -160,3 +160,22 @@ fn existing_output_is_replaced_whole() {
     names.sort();
     assert_eq!(names, ["out.json", "out.ontology.json"], "no temporary files left");
 }
+
+#[test]
+fn a_gpu_device_that_is_not_there_fails_unless_auto_is_asked_to_fall_back() {
+    // This build (and this machine) has no CUDA: `cuda` is an error, never a silent CPU run.
+    let out_dir = tempfile::tempdir().unwrap();
+    let out = run(&data("bikes.mp4"), &ssd_model(), out_dir.path(), &["--device", "cuda"]);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(14), "the runtime code: {stderr}");
+    assert_eq!(stderr.lines().count(), 1, "{stderr}");
+    assert!(stderr.contains("cuda"), "{stderr}");
+    assert_empty(out_dir.path());
+
+    // `auto` labels on the CPU and says so once.
+    let out = run(&data("bikes.mp4"), &ssd_model(), out_dir.path(), &["--device", "auto", "--frame-stride", "50", "--quiet"]);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(0), "{stderr}");
+    assert_eq!(stderr.matches("warning: --device auto: using the cpu").count(), 1, "{stderr}");
+    assert!(out_dir.path().join("out.json").is_file());
+}

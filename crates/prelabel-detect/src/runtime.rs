@@ -53,6 +53,9 @@ pub enum Device {
     Cuda,
     /// NVIDIA TensorRT (build with the `tensorrt` feature).
     TensorRt,
+    /// CUDA where it can be used, else the CPU: see [`Device::resolve`]. The only device that
+    /// ever falls back.
+    Auto,
 }
 
 impl FromStr for Device {
@@ -62,7 +65,8 @@ impl FromStr for Device {
             "cpu" => Ok(Device::Cpu),
             "cuda" => Ok(Device::Cuda),
             "tensorrt" | "trt" => Ok(Device::TensorRt),
-            other => Err(format!("unknown device `{other}` (expected cpu, cuda or tensorrt)")),
+            "auto" => Ok(Device::Auto),
+            other => Err(format!("unknown device `{other}` (expected cpu, cuda, tensorrt or auto)")),
         }
     }
 }
@@ -73,13 +77,30 @@ impl std::fmt::Display for Device {
             Device::Cpu => "cpu",
             Device::Cuda => "cuda",
             Device::TensorRt => "tensorrt",
+            Device::Auto => "auto",
         })
     }
 }
 
 impl Device {
+    /// The device to use: [`Device::Auto`] becomes CUDA when this build has it and ONNX Runtime
+    /// can register its provider (library and CUDA found), else the CPU together with the reason
+    /// CUDA could not be used (for the caller's warning). Other devices are returned as they are.
+    pub fn resolve(self, runtime: &Runtime) -> (Device, Option<String>) {
+        if self != Device::Auto {
+            return (self, None);
+        }
+        let probe = ort::session::Session::builder(runtime.environment())
+            .map_err(|e| DetectError::DeviceUnavailable { device: Device::Cuda.to_string(), reason: e.to_string() })
+            .and_then(|builder| Device::Cuda.register(builder));
+        match probe {
+            Ok(_) => (Device::Cuda, None),
+            Err(e) => (Device::Cpu, Some(e.to_string())),
+        }
+    }
+
     /// Registers this device's execution provider on a session builder; failing to register is
-    /// an error, never a silent fall-back to the CPU.
+    /// an error, never a silent fall-back to the CPU ([`Device::Auto`] must be resolved first).
     pub(crate) fn register(self, builder: SessionBuilder) -> Result<SessionBuilder, DetectError> {
         let unavailable = |reason: String| DetectError::DeviceUnavailable { device: self.to_string(), reason };
         match self {
@@ -95,6 +116,7 @@ impl Device {
                     ort::ep::CUDA::default().build(),
                 ])
                 .map_err(|e| unavailable(e.to_string())),
+            Device::Auto => Err(unavailable("resolve `auto` with Device::resolve before loading a model".to_owned())),
             #[allow(unreachable_patterns)]
             other => Err(unavailable(format!("this build has no {other} support (rebuild with `--features {other}`)"))),
         }
