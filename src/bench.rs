@@ -264,7 +264,7 @@ fn decode_converted(
     writer: &mut TensorWriter,
     mut keep: impl FnMut(&[f32], InputTransform) -> ControlFlow<()>,
 ) -> Result<u64, DecodeError> {
-    let source = VideoSource::open(video, pipeline.decode_threads)?;
+    let source = VideoSource::open_with(video, pipeline.decode_threads, pipeline.hw_decode)?;
     let stride = pipeline.frame_stride.max(1);
     let mut image = vec![0.0f32; writer.layout().image_len()];
     let mut failed = None;

@@ -5,6 +5,7 @@ use std::path::{Path, PathBuf};
 use anyhow::Context;
 
 use clap::Args;
+use prelabel_decode::HwDecode;
 use prelabel_detect::{DetectorOptions, Device, Runtime};
 use prelabel_encord::{ClassMap, Ontology};
 use prelabel_pipeline::{Detectors, PipelineOptions, TrackingOptions};
@@ -42,6 +43,11 @@ pub struct DetectorArgs {
     /// CPU threads to use in all [default: all cores].
     #[arg(long, value_parser = clap::value_parser!(u32).range(1..))]
     pub threads: Option<u32>,
+    /// Video decoder: software, or nvdec (NVIDIA's hardware decoder where the codec and driver
+    /// allow it, else software; the summary says which ran) [default: software on cpu, nvdec on
+    /// a GPU].
+    #[arg(long)]
+    pub decoder: Option<HwDecode>,
     /// Detector sessions, each on its own inference thread with an equal share of --threads
     /// [default: on cpu one per core up to 4; on a GPU 2].
     #[arg(long, value_parser = clap::value_parser!(u32).range(1..))]
@@ -95,8 +101,12 @@ impl DetectorArgs {
             batch_size,
         };
         let detectors = Detectors::load(&runtime, &self.model, options, sessions)?;
-        let pipeline =
-            PipelineOptions { decode_threads: (total / 4).max(1), frame_stride: self.frame_stride, queue_batches: 2 * sessions };
+        let pipeline = PipelineOptions {
+            decode_threads: (total / 4).max(1),
+            hw_decode: self.decoder.unwrap_or(if on_cpu { HwDecode::Software } else { HwDecode::Nvdec }),
+            frame_stride: self.frame_stride,
+            queue_batches: 2 * sessions,
+        };
         Ok((detectors, pipeline))
     }
 

@@ -44,6 +44,7 @@ struct VideoSummary {
     height: u32,
     fps: f64,
     codec: String,
+    decoder: String,
 }
 
 #[derive(Debug, Serialize)]
@@ -53,6 +54,7 @@ struct FrameSummary {
     lost: u64,
     corrupt_packets: u64,
     read_error: Option<String>,
+    hw_decoded: u64,
     detected: u64,
     stride: u64,
 }
@@ -128,6 +130,7 @@ impl Summary {
                 height: run.info.height,
                 fps: run.info.fps,
                 codec: run.info.codec.clone(),
+                decoder: run.info.decoder.clone(),
             },
             frames: FrameSummary {
                 decoded: report.frames_decoded,
@@ -135,6 +138,7 @@ impl Summary {
                 lost: report.frames_lost,
                 corrupt_packets: report.corrupt_packets,
                 read_error: report.read_error.clone(),
+                hw_decoded: report.hw_frames,
                 detected: run.frames.len() as u64,
                 stride,
             },
@@ -212,9 +216,14 @@ impl fmt::Display for Summary {
         let m = &self.model;
         let s = &self.seconds;
         writeln!(f, "prelabel run: {} ({})", v.path, self.status)?;
-        writeln!(f, "  video      {}x{}, {:.2} fps, {}", v.width, v.height, v.fps, v.codec)?;
+        writeln!(f, "  video      {}x{}, {:.2} fps, {}; decoder: {}", v.width, v.height, v.fps, v.codec, v.decoder)?;
         let expected = fr.expected.map_or_else(String::new, |e| format!(" of {e}"));
-        writeln!(f, "  frames     {} decoded{expected}, {} run through the detector (stride {})", fr.decoded, fr.detected, fr.stride)?;
+        let on_gpu = if fr.hw_decoded > 0 { format!(" ({} by NVDEC)", fr.hw_decoded) } else { String::new() };
+        writeln!(
+            f,
+            "  frames     {} decoded{expected}{on_gpu}, {} run through the detector (stride {})",
+            fr.decoded, fr.detected, fr.stride
+        )?;
         writeln!(f, "  model      {} ({}, input {}, batch {}, {})", m.path, m.layout, m.input, m.batch, m.device)?;
         writeln!(f, "  detections {} kept, {} objects written", self.detections, self.objects_written)?;
         for c in &self.classes {

@@ -179,3 +179,31 @@ fn a_gpu_device_that_is_not_there_fails_unless_auto_is_asked_to_fall_back() {
     assert_eq!(stderr.matches("warning: --device auto: using the cpu").count(), 1, "{stderr}");
     assert!(out_dir.path().join("out.json").is_file());
 }
+
+#[test]
+fn nvdec_falls_back_to_software_where_there_is_no_gpu_and_labels_the_same() {
+    let out_dir = tempfile::tempdir().unwrap();
+    let label = |extra: &[&str]| {
+        let mut args = vec!["--frame-stride", "25", "--json-summary"];
+        args.extend_from_slice(extra);
+        let out = run(&data("bikes.mp4"), &ssd_model(), out_dir.path(), &args);
+        assert_eq!(out.status.code(), Some(0), "{}", String::from_utf8_lossy(&out.stderr));
+        let summary: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+        let row = read_label_row(&out_dir.path().join("out.json"));
+        let boxes: Vec<(u64, String, f64, f64, f64, f64)> = row.data_units.values().next().unwrap().labels
+            .iter()
+            .flat_map(|(f, l)| l.objects.iter().map(|o| (*f, o.name.clone(), o.bounding_box.x, o.bounding_box.y, o.bounding_box.w, o.bounding_box.h)))
+            .collect();
+        (summary, boxes)
+    };
+    let (software, software_labels) = label(&[]);
+    let (nvdec, nvdec_labels) = label(&["--decoder", "nvdec"]);
+    assert_eq!(software["video"]["decoder"], "software");
+    // bikes.mp4 is H.264, which NVDEC decodes; this machine has no CUDA device.
+    let decoder = nvdec["video"]["decoder"].as_str().unwrap();
+    assert!(decoder.starts_with("software (no CUDA device"), "{decoder}");
+    assert_eq!(nvdec["frames"]["hw_decoded"], 0);
+    assert_eq!(nvdec["frames"]["decoded"], 250);
+    assert!(!software_labels.is_empty());
+    assert_eq!(nvdec_labels, software_labels);
+}

@@ -5,12 +5,15 @@
 //! frames the way Encord does: 0-based, in presentation order, one index per decoded frame
 //! (never derived from timestamps, so variable frame rates and B-frames cannot shift or
 //! duplicate indices). [`TensorWriter`] resizes and converts a frame into the model's input
-//! layout with one swscale pass.
+//! layout with one swscale pass. With [`HwDecode::Nvdec`], NVIDIA's hardware decoder is used
+//! where it can be, and software decode where not (see the `hw` module).
 
 mod error;
+mod hw;
 mod source;
 mod tensor;
 
 pub use error::DecodeError;
-pub use source::{DecodeReport, Frame, SeekReport, VideoInfo, VideoSource};
+pub use hw::HwDecode;
+pub use source::{DecodeReport, Frame, OwnedFrame, SeekReport, VideoInfo, VideoSource};
 pub use tensor::TensorWriter;

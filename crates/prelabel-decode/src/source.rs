@@ -9,6 +9,7 @@ use ffmpeg_next as ffmpeg;
 use ffmpeg::codec::threading;
 use ffmpeg::util::frame;
 
+use crate::hw::{self, HwDecode};
 use crate::DecodeError;
 
 /// What the container says about the video stream.
@@ -26,6 +27,10 @@ pub struct VideoInfo {
     pub duration_secs: Option<f64>,
     /// Codec name, e.g. `h264`.
     pub codec: String,
+    /// The decoder used: `software`, `nvdec`, or `software (<why NVDEC was not used>)` when
+    /// NVDEC was asked for. Whether NVDEC really decoded the frames is in
+    /// [`DecodeReport::hw_frames`].
+    pub decoder: String,
 }
 
 /// One decoded frame, lent to the caller of [`VideoSource::decode`].
@@ -53,10 +58,29 @@ impl Frame<'_> {
     pub(crate) fn video(&self) -> &frame::Video {
         self.video
     }
+
+    /// A copy of this frame that outlives the decode callback, e.g. to convert one frame again
+    /// and again in a benchmark.
+    pub fn to_owned_frame(&self) -> OwnedFrame {
+        OwnedFrame { index: self.index, video: self.video.clone() }
+    }
+}
+
+/// A decoded frame copied out of the decoder ([`Frame::to_owned_frame`]).
+pub struct OwnedFrame {
+    index: u64,
+    video: frame::Video,
+}
+
+impl OwnedFrame {
+    /// The frame, lent as [`VideoSource::decode`] lends frames.
+    pub fn as_frame(&self) -> Frame<'_> {
+        Frame { index: self.index, video: &self.video }
+    }
 }
 
 /// How a decode ended.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, Default, PartialEq)]
 pub struct DecodeReport {
     /// Frames decoded (and handed to the caller, unless it stopped early).
     pub frames_decoded: u64,
@@ -66,8 +90,12 @@ pub struct DecodeReport {
     pub read_error: Option<String>,
     /// Frames the container announced but that could not be decoded.
     pub frames_lost: u64,
-    /// Wall time spent inside FFmpeg (demux + decode), excluding the caller's work.
+    /// Wall time spent inside FFmpeg (demux + decode, and copying NVDEC surfaces to system
+    /// memory), excluding the caller's work.
     pub decode_time: Duration,
+    /// Frames NVDEC decoded (0 in software; below `frames_decoded` if FFmpeg fell back to
+    /// software part-way, e.g. when the driver's decode library is missing).
+    pub hw_frames: u64,
 }
 
 impl DecodeReport {
@@ -97,9 +125,16 @@ fn init_ffmpeg() {
 }
 
 impl VideoSource {
-    /// Opens `path` and its best video stream; `decode_threads` is FFmpeg's frame-thread count
-    /// (0 lets FFmpeg choose).
+    /// Opens `path` and its best video stream for software decoding; `decode_threads` is
+    /// FFmpeg's frame-thread count (0 lets FFmpeg choose).
     pub fn open(path: &Path, decode_threads: usize) -> Result<Self, DecodeError> {
+        Self::open_with(path, decode_threads, HwDecode::Software)
+    }
+
+    /// Opens `path` like [`open`](Self::open), decoding with NVDEC when `hw` asks for it and the
+    /// codec, FFmpeg and the driver allow it (frame threads are not used then); otherwise in
+    /// software, with the reason in [`VideoInfo::decoder`].
+    pub fn open_with(path: &Path, decode_threads: usize, hw: HwDecode) -> Result<Self, DecodeError> {
         init_ffmpeg();
         let path_buf = path.to_path_buf();
         if !path.exists() {
@@ -114,7 +149,14 @@ impl VideoSource {
         let stream_index = stream.index();
         let decoder_error = |source| DecodeError::Decoder { path: path_buf.clone(), cause: source };
         let mut context = ffmpeg::codec::context::Context::from_parameters(stream.parameters()).map_err(decoder_error)?;
-        context.set_threading(threading::Config { kind: threading::Type::Frame, count: decode_threads, ..Default::default() });
+        let (decoder_name, frame_threads) = match hw {
+            HwDecode::Software => ("software".to_owned(), decode_threads),
+            HwDecode::Nvdec => match hw::attach_nvdec(&mut context) {
+                Ok(()) => ("nvdec".to_owned(), 1),
+                Err(reason) => (format!("software ({reason})"), decode_threads),
+            },
+        };
+        context.set_threading(threading::Config { kind: threading::Type::Frame, count: frame_threads, ..Default::default() });
         let decoder = context.decoder().video().map_err(decoder_error)?;
 
         let rate = stream.avg_frame_rate();
@@ -130,6 +172,7 @@ impl VideoSource {
             frame_count_hint,
             duration_secs,
             codec: decoder.codec().map(|c| c.name().to_owned()).unwrap_or_default(),
+            decoder: decoder_name,
         };
         if info.width == 0 || info.height == 0 {
             return Err(DecodeError::NoVideoStream { path: path_buf });
@@ -151,14 +194,9 @@ impl VideoSource {
     /// the decode early with `ControlFlow::Break`. Corrupt packets are skipped and counted; a
     /// file that yields no frame at all is an error.
     pub fn decode(mut self, mut on_frame: impl FnMut(Frame<'_>) -> ControlFlow<()>) -> Result<DecodeReport, DecodeError> {
-        let mut report = DecodeReport {
-            frames_decoded: 0,
-            corrupt_packets: 0,
-            read_error: None,
-            frames_lost: 0,
-            decode_time: Duration::ZERO,
-        };
+        let mut report = DecodeReport::default();
         let mut decoded = frame::Video::empty();
+        let mut system = frame::Video::empty();
         let mut packet = ffmpeg::Packet::empty();
         let mut stopped = false;
 
@@ -168,8 +206,9 @@ impl VideoSource {
             loop {
                 match decoder.receive_frame(&mut decoded) {
                     Ok(()) => {
+                        let Some(video) = in_system_memory(&decoded, &mut system, report) else { continue };
                         report.decode_time += clock.elapsed();
-                        let flow = on_frame(Frame { index: report.frames_decoded, video: &decoded });
+                        let flow = on_frame(Frame { index: report.frames_decoded, video });
                         report.frames_decoded += 1;
                         clock = Instant::now();
                         if flow.is_break() {
@@ -231,6 +270,22 @@ impl VideoSource {
             return Err(DecodeError::NoFrames { path: self.path, reason });
         }
         Ok(report)
+    }
+}
+
+/// `decoded` itself, or its copy in `system` when it is an NVDEC surface (counted in
+/// `report.hw_frames`); `None`, counted as corrupt, when the copy fails.
+fn in_system_memory<'f>(decoded: &'f frame::Video, system: &'f mut frame::Video, report: &mut DecodeReport) -> Option<&'f frame::Video> {
+    match hw::download(decoded, system) {
+        Ok(false) => Some(decoded),
+        Ok(true) => {
+            report.hw_frames += 1;
+            Some(system)
+        }
+        Err(_) => {
+            report.corrupt_packets += 1;
+            None
+        }
     }
 }
 
@@ -346,9 +401,9 @@ impl VideoSource {
         on_frame: &mut impl FnMut(Frame<'_>) -> ControlFlow<()>,
     ) -> Result<Option<SeekReport>, NoSeek> {
         let started = Instant::now();
-        let mut report =
-            DecodeReport { frames_decoded: 0, corrupt_packets: 0, read_error: None, frames_lost: 0, decode_time: Duration::ZERO };
+        let mut report = DecodeReport::default();
         let mut decoded = frame::Video::empty();
+        let mut system = frame::Video::empty();
         let mut packet = ffmpeg::Packet::empty();
         // (index of the first frame, index of the next frame), once a frame came out.
         let mut numbering: Option<(u64, u64)> = None;
@@ -418,8 +473,9 @@ impl VideoSource {
                 if index < first {
                     continue;
                 }
+                let Some(video) = in_system_memory(&decoded, &mut system, &mut report) else { continue };
                 handed = true;
-                if on_frame(Frame { index, video: &decoded }).is_break() {
+                if on_frame(Frame { index, video }).is_break() {
                     stopped = true;
                     break;
                 }

@@ -21,7 +21,7 @@ use std::time::{Duration, Instant};
 
 use crossbeam_channel::{Receiver, Sender, bounded};
 use prelabel_core::{Detection, FrameDetections, InputTransform};
-use prelabel_decode::{DecodeError, DecodeReport, TensorWriter, VideoInfo, VideoSource};
+use prelabel_decode::{DecodeError, DecodeReport, HwDecode, TensorWriter, VideoInfo, VideoSource};
 use prelabel_detect::{DetectError, Detector};
 
 use crate::Detectors;
@@ -62,6 +62,8 @@ impl VideoInput for &Path {
 pub struct PipelineOptions {
     /// FFmpeg frame threads per video (0: FFmpeg chooses).
     pub decode_threads: usize,
+    /// Software decode, or NVDEC where it can be used.
+    pub hw_decode: HwDecode,
     /// Run the detector on every n-th frame (1 = every frame); all frames are still decoded.
     pub frame_stride: u64,
     /// Batches that may wait between decode and inference.
@@ -415,7 +417,7 @@ fn decode_video(
     let ended = |frames_sent, result: Result<_, DecodeError>| {
         Some(Event::Ended(Ended { video, frames_sent, result: result.map_err(PipelineError::Decode) }))
     };
-    let source = match VideoSource::open(path, options.decode_threads) {
+    let source = match VideoSource::open_with(path, options.decode_threads, options.hw_decode) {
         Ok(source) => source,
         Err(e) => return ended(0, Err(e)),
     };
