@@ -131,6 +131,36 @@ fn letterbox_pads_with_the_pad_value_and_keeps_the_aspect_ratio() {
 }
 
 #[test]
+fn an_owned_frame_converts_as_the_frame_it_was_copied_from() {
+    let layout = InputLayout {
+        width: 32,
+        height: 24,
+        channel_order: ChannelOrder::Nhwc,
+        pixel_range: PixelRange::Byte,
+        resize: ResizeMode::Stretch,
+    };
+    let mut writer = TensorWriter::new(layout);
+    let mut lent = vec![0.0; layout.image_len()];
+    let mut owned = None;
+    VideoSource::open(&data("vtest.avi"), 2)
+        .unwrap()
+        .decode(|frame| {
+            if frame.index() < 3 {
+                return ControlFlow::Continue(());
+            }
+            writer.write(&frame, &mut lent).unwrap();
+            owned = Some(frame.to_owned_frame());
+            ControlFlow::Break(())
+        })
+        .unwrap();
+    let owned = owned.unwrap();
+    let mut copied = vec![0.0; layout.image_len()];
+    writer.write(&owned.as_frame(), &mut copied).unwrap();
+    assert_eq!(owned.as_frame().index(), 3);
+    assert_eq!(copied, lent, "the copy outlives the decoder and holds the same picture");
+}
+
+#[test]
 fn inputs_that_are_not_videos_fail_with_their_reason() {
     let dir = tempfile::tempdir().unwrap();
     let missing = dir.path().join("missing.mp4");

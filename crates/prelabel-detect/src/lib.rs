@@ -18,6 +18,8 @@ mod nms;
 mod runtime;
 
 pub use error::DetectError;
-pub use model::{BatchAxis, BatchDetections, Detector, DetectorOptions, OutputLayout};
+pub use model::{
+    BatchAxis, BatchDetections, Detector, DetectorOptions, OutputLayout, ssd_candidates, yolo_raw_head_candidates,
+};
 pub use nms::{non_max_suppression, Candidate};
 pub use runtime::{Device, Runtime};

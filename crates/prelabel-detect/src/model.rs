@@ -271,16 +271,7 @@ impl Detector {
                 for i in 0..count {
                     let scores = &score_data[i * anchors * classes..(i + 1) * anchors * classes];
                     let boxes = &box_data[i * anchors * 4..(i + 1) * anchors * 4];
-                    let candidates = (0..anchors).filter_map(|a| {
-                        let (class_index, score) = best_class(scores[a * classes..(a + 1) * classes].iter().copied())?;
-                        let [ymin, xmin, ymax, xmax] = boxes[a * 4..a * 4 + 4] else { return None };
-                        (score >= score_threshold).then(|| Candidate {
-                            class_index,
-                            score,
-                            bbox_in_input_px: BoxXyxy::new(xmin * w_in, ymin * h_in, xmax * w_in, ymax * h_in),
-                        })
-                    });
-                    per_image.push(candidates.collect());
+                    per_image.push(ssd_candidates(boxes, scores, anchors, classes, (w_in, h_in), score_threshold));
                 }
             }
             OutputLayout::YoloRawHead { output } => {
@@ -288,16 +279,7 @@ impl Detector {
                 let (rows, anchors) = (dims[1], dims[2]);
                 for i in 0..count {
                     let head = &data[i * rows * anchors..(i + 1) * rows * anchors];
-                    let row = |r: usize, a: usize| head[r * anchors + a];
-                    let candidates = (0..anchors).filter_map(|a| {
-                        let (class_index, score) = best_class((4..rows).map(|r| row(r, a)))?;
-                        (score >= score_threshold).then(|| Candidate {
-                            class_index,
-                            score,
-                            bbox_in_input_px: BoxXyxy::from_centre(row(0, a), row(1, a), row(2, a), row(3, a)),
-                        })
-                    });
-                    per_image.push(candidates.collect());
+                    per_image.push(yolo_raw_head_candidates(head, rows, anchors, score_threshold));
                 }
             }
             OutputLayout::YoloEndToEnd { output } => {
@@ -358,6 +340,55 @@ pub struct BatchDetections {
     pub postprocess_time: Duration,
 }
 
+/// One image's candidates from an SSD head, as [`Detector::detect`] decodes them: `boxes` is
+/// `[anchors, 4]` (`ymin, xmin, ymax, xmax`, normalised to 0..1), `scores` is `[anchors,
+/// classes]`. Each anchor's best class is kept when it scores at least `score_threshold`, its box
+/// scaled to an input of `input_width × input_height` pixels.
+///
+/// # Panics
+/// When a slice is shorter than its shape.
+pub fn ssd_candidates(
+    boxes: &[f32],
+    scores: &[f32],
+    anchors: usize,
+    classes: usize,
+    (input_width, input_height): (f32, f32),
+    score_threshold: f32,
+) -> Vec<Candidate> {
+    (0..anchors)
+        .filter_map(|a| {
+            let (class_index, score) = best_class(scores[a * classes..(a + 1) * classes].iter().copied())?;
+            let [ymin, xmin, ymax, xmax] = boxes[a * 4..a * 4 + 4] else { return None };
+            (score >= score_threshold).then(|| Candidate {
+                class_index,
+                score,
+                bbox_in_input_px: BoxXyxy::new(xmin * input_width, ymin * input_height, xmax * input_width, ymax * input_height),
+            })
+        })
+        .collect()
+}
+
+/// One image's candidates from an Ultralytics raw head, as [`Detector::detect`] decodes them:
+/// `head` is `[rows, anchors]`, rows 0..4 the box's centre x, centre y, width and height in input
+/// pixels, then one score row per class. Each anchor's best class is kept when it scores at
+/// least `score_threshold`.
+///
+/// # Panics
+/// When `head` is shorter than `rows × anchors`.
+pub fn yolo_raw_head_candidates(head: &[f32], rows: usize, anchors: usize, score_threshold: f32) -> Vec<Candidate> {
+    let row = |r: usize, a: usize| head[r * anchors + a];
+    (0..anchors)
+        .filter_map(|a| {
+            let (class_index, score) = best_class((4..rows).map(|r| row(r, a)))?;
+            (score >= score_threshold).then(|| Candidate {
+                class_index,
+                score,
+                bbox_in_input_px: BoxXyxy::from_centre(row(0, a), row(1, a), row(2, a), row(3, a)),
+            })
+        })
+        .collect()
+}
+
 /// The highest score and its index; `None` for no scores.
 fn best_class(scores: impl Iterator<Item = f32>) -> Option<(usize, f32)> {
     scores.enumerate().fold(None, |best, (i, s)| match best {
@@ -398,4 +429,39 @@ fn class_names(model_path: &Path, from_metadata: Option<Vec<String>>, class_coun
         });
     }
     Ok(names)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn ssd_anchors_keep_their_best_class_above_the_threshold_scaled_to_input_pixels() {
+        // Two anchors, three classes: anchor 0's best is class 2 (0.8), anchor 1's is class 0 (0.3).
+        let boxes = [0.1, 0.2, 0.5, 0.6, 0.0, 0.0, 1.0, 1.0];
+        let scores = [0.1, 0.2, 0.8, 0.3, 0.1, 0.2];
+        let candidates = ssd_candidates(&boxes, &scores, 2, 3, (300.0, 200.0), 0.4);
+        assert_eq!(candidates, vec![Candidate { class_index: 2, score: 0.8, bbox_in_input_px: BoxXyxy::new(60.0, 20.0, 180.0, 100.0) }]);
+    }
+
+    #[test]
+    fn yolo_raw_head_columns_are_anchors_with_centre_boxes_then_class_scores() {
+        // Rows cx, cy, w, h, class 0, class 1; three anchors.
+        let head = [
+            10.0, 50.0, 90.0, //
+            20.0, 60.0, 90.0, //
+            4.0, 10.0, 2.0, //
+            8.0, 20.0, 2.0, //
+            0.9, 0.1, 0.2, //
+            0.1, 0.7, 0.3, //
+        ];
+        let candidates = yolo_raw_head_candidates(&head, 6, 3, 0.5);
+        assert_eq!(
+            candidates,
+            vec![
+                Candidate { class_index: 0, score: 0.9, bbox_in_input_px: BoxXyxy::new(8.0, 16.0, 12.0, 24.0) },
+                Candidate { class_index: 1, score: 0.7, bbox_in_input_px: BoxXyxy::new(45.0, 50.0, 55.0, 70.0) },
+            ]
+        );
+    }
 }

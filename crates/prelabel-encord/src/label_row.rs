@@ -1,16 +1,27 @@
 //! The video label row (PROTOCOL.md §5) and the builder that fills it from detections.
+//!
+//! The row's types are generic over their containers, with the owned model as the default
+//! (`LabelRow` is `LabelRow<BTreeMap<u64, FrameLabels>, BTreeMap<String, ObjectAnswer>>`), so the
+//! builder can write the same JSON from its compact store through views that make each frame
+//! object as it is serialised.
 
 use std::collections::{BTreeMap, HashSet};
+use std::io;
+use std::path::Path;
 
 use prelabel_core::{BoxXyxy, FrameDetections, FramePx, NormXywh};
-use serde::{Deserialize, Serialize};
+use serde::{Deserialize, Serialize, Serializer};
 use serde_json::Value;
 
-use crate::{ClassMap, Ontology, object_hash};
+use crate::write::write_atomically;
+use crate::{ClassMap, Ontology, WriteError, object_hash};
 
 /// One Encord label row for one video (field order as Encord's SDK writes it).
+///
+/// `Labels` is the frame-to-labels map of the data unit and `Answers` the object-answers map;
+/// the defaults are the owned model every reader and the merge use.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct LabelRow {
+pub struct LabelRow<Labels = BTreeMap<u64, FrameLabels>, Answers = BTreeMap<String, ObjectAnswer>> {
     /// Label row id (UUID).
     pub label_hash: Option<String>,
     /// Label branch, `main`.
@@ -35,7 +46,7 @@ pub struct LabelRow {
     #[serde(default)]
     pub is_shadow_data: bool,
     /// One entry per object instance, keyed by object hash.
-    pub object_answers: BTreeMap<String, ObjectAnswer>,
+    pub object_answers: Answers,
     /// Classification instances, kept as they are.
     pub classification_answers: BTreeMap<String, Value>,
     /// Dynamic object attributes, kept as they are.
@@ -43,25 +54,25 @@ pub struct LabelRow {
     /// `NOT_LABELLED`, `LABEL_IN_PROGRESS`, …
     pub label_status: String,
     /// Exactly one data unit for a video, keyed by its data hash.
-    pub data_units: BTreeMap<String, DataUnit>,
+    pub data_units: BTreeMap<String, DataUnit<Labels>>,
     /// `{}` for a plain video.
     #[serde(default)]
     pub spaces: Value,
 }
 
-/// Static attribute answers of one object instance.
+/// Static attribute answers of one object instance (`Text`: the hash's string type).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct ObjectAnswer {
+pub struct ObjectAnswer<Text = String> {
     /// Attribute answers, kept as they are.
     pub classifications: Vec<Value>,
     /// The object instance.
     #[serde(rename = "objectHash")]
-    pub object_hash: String,
+    pub object_hash: Text,
 }
 
-/// The video inside a label row.
+/// The video inside a label row (`Labels`: the frame-to-labels map, see [`LabelRow`]).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct DataUnit {
+pub struct DataUnit<Labels = BTreeMap<u64, FrameLabels>> {
     /// Data unit id (UUID).
     pub data_hash: String,
     /// Title of the video.
@@ -77,50 +88,51 @@ pub struct DataUnit {
     /// Frame height in pixels.
     pub height: u32,
     /// Labels per frame index; frames without labels are left out.
-    pub labels: BTreeMap<u64, FrameLabels>,
+    pub labels: Labels,
     /// Duration in seconds.
     pub data_duration: f64,
     /// Frames per second.
     pub data_fps: f64,
 }
 
-/// The labels on one frame.
+/// The labels on one frame (`Objects`: the sequence of [`FrameObject`]s).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct FrameLabels {
+pub struct FrameLabels<Objects = Vec<FrameObject>> {
     /// Object instances present on this frame.
-    pub objects: Vec<FrameObject>,
+    pub objects: Objects,
     /// Always empty when written (classifications live in `classification_answers`).
     pub classifications: Vec<Value>,
 }
 
-/// One object instance's bounding box on one frame.
+/// One object instance's bounding box on one frame (`Text`: the string type of its text fields;
+/// the builder writes `FrameObject<&str>`s borrowed from its store).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
-pub struct FrameObject {
+pub struct FrameObject<Text = String> {
     /// Ontology object name.
-    pub name: String,
+    pub name: Text,
     /// Ontology object colour.
-    pub color: String,
+    pub color: Text,
     /// `bounding_box`.
-    pub shape: String,
+    pub shape: Text,
     /// Lower-case name with spaces as `_`.
-    pub value: String,
+    pub value: Text,
     /// When the box was made, in Encord's format.
-    pub created_at: String,
+    pub created_at: Text,
     /// Who made it; null lets the server fill in the caller.
-    pub created_by: Option<String>,
+    pub created_by: Option<Text>,
     /// Detector confidence on this frame.
     pub confidence: f64,
     /// Object instance, the same on every frame of one instance.
-    pub object_hash: String,
+    pub object_hash: Text,
     /// Ontology object's feature hash.
-    pub feature_hash: String,
+    pub feature_hash: Text,
     /// False for model output.
     pub manual_annotation: bool,
     /// Last edit time, in Encord's format.
-    pub last_edited_at: String,
+    pub last_edited_at: Text,
     /// Who edited it last; null lets the server fill in the caller.
-    pub last_edited_by: Option<String>,
+    pub last_edited_by: Option<Text>,
     /// The box, normalised top-left x, y, width and height.
     pub bounding_box: BoundingBox,
 }
@@ -188,19 +200,66 @@ pub struct VideoMeta {
 ///
 /// Object hashes are derived from (data hash, `source`, frame and detection index) or (data
 /// hash, `source`, track id), so the same input always gives the same hashes.
+///
+/// Boxes are stored compactly (instance, corners in frame pixels, score: 32 bytes a box, plus
+/// an inline hash and ontology index per instance); the frame objects of the row are made only
+/// when it is finished ([`finish`](Self::finish)) or written ([`write_json`](Self::write_json),
+/// which never holds them all).
 pub struct LabelRowBuilder<'a> {
     ontology: &'a Ontology,
     class_map: &'a ClassMap,
     meta: VideoMeta,
     source: String,
     timestamp: String,
-    labels: BTreeMap<u64, FrameLabels>,
-    object_answers: BTreeMap<String, ObjectAnswer>,
-    used_hashes: HashSet<String>,
+    /// Each ontology object's `value` (lower case, spaces as `_`), by ontology index.
+    object_values: Vec<String>,
+    /// The boxes on each frame, in the order they were added.
+    boxes_per_frame: BTreeMap<u64, Vec<StoredBox>>,
+    /// Object instances in the order they were added; [`StoredBox::instance`] indexes this.
+    instances: Vec<Instance>,
+    /// Every instance's hash, to keep them unique.
+    used_hashes: HashSet<InlineHash>,
 }
 
 /// One box of an object instance: frame, corners in frame pixels, confidence.
 pub type InstanceBox = (u64, BoxXyxy<FramePx>, f32);
+
+/// One box in the builder's store.
+#[derive(Debug, Clone, Copy)]
+struct StoredBox {
+    /// Index into the builder's instances.
+    instance: usize,
+    /// Corners in frame pixels (normalised when the frame object is made).
+    bbox_in_frame_px: BoxXyxy<FramePx>,
+    /// Detector confidence.
+    score: f32,
+}
+
+/// One object instance in the builder's store.
+#[derive(Debug, Clone, Copy)]
+struct Instance {
+    /// The instance's object hash.
+    object_hash: InlineHash,
+    /// Index into the ontology's objects.
+    object_index: usize,
+}
+
+/// An object hash held inline: [`object_hash`] gives 8 base64 characters (6 bytes encoded).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+struct InlineHash([u8; 8]);
+
+impl InlineHash {
+    /// `text`'s bytes, when it is 8 bytes long.
+    fn new(text: &str) -> Option<Self> {
+        text.as_bytes().try_into().ok().map(Self)
+    }
+
+    /// The hash as text (the bytes are those of a whole `str`, so they are valid UTF-8 and the
+    /// empty fallback is never taken).
+    fn as_str(&self) -> &str {
+        std::str::from_utf8(&self.0).unwrap_or_default()
+    }
+}
 
 impl<'a> LabelRowBuilder<'a> {
     /// A builder for `meta`'s video; `source` names the model (it goes into the object hashes)
@@ -212,8 +271,9 @@ impl<'a> LabelRowBuilder<'a> {
             meta,
             source: source.to_owned(),
             timestamp,
-            labels: BTreeMap::new(),
-            object_answers: BTreeMap::new(),
+            object_values: ontology.objects.iter().map(|o| o.name.to_lowercase().replace(' ', "_")).collect(),
+            boxes_per_frame: BTreeMap::new(),
+            instances: Vec::new(),
             used_hashes: HashSet::new(),
         }
     }
@@ -221,99 +281,200 @@ impl<'a> LabelRowBuilder<'a> {
     /// Adds one frame's detections, one object instance each; detections of classes the
     /// ontology lacks are skipped.
     pub fn add_frame(&mut self, frame: &FrameDetections) {
+        let frame_text = frame.frame_index.to_string();
         for (i, detection) in frame.detections.iter().enumerate() {
-            let key = [frame.frame_index.to_string(), i.to_string()];
             let boxes = [(frame.frame_index, detection.bbox_in_frame_px, detection.score)];
-            self.add_instance(&key, detection.class_index, &boxes);
+            self.add_instance([&frame_text, &i.to_string()], detection.class_index, &boxes);
+        }
+        // The frame's boxes grew by doubling; a long video has many frames, so drop the slack.
+        if let Some(boxes) = self.boxes_per_frame.get_mut(&frame.frame_index) {
+            boxes.shrink_to_fit();
         }
     }
 
     /// Adds one tracked object as one instance with a box on each of its frames; returns false
     /// (and adds nothing) when its class has no ontology object.
     pub fn add_track(&mut self, track_id: u64, class_index: usize, boxes: &[InstanceBox]) -> bool {
-        self.add_instance(&["track".to_owned(), track_id.to_string()], class_index, boxes)
+        self.add_instance(["track", &track_id.to_string()], class_index, boxes)
     }
 
     /// Adds one object instance keyed by `key` (hashed with the data hash and source).
-    fn add_instance(&mut self, key: &[String], class_index: usize, boxes: &[InstanceBox]) -> bool {
-        let Some(object) = self.class_map.object_for(class_index).map(|k| &self.ontology.objects[k]) else {
+    fn add_instance(&mut self, key: [&str; 2], class_index: usize, boxes: &[InstanceBox]) -> bool {
+        let Some(object_index) = self.class_map.object_for(class_index) else {
             return false;
         };
-        let hash = self.unique_hash(key);
-        self.object_answers.insert(hash.clone(), ObjectAnswer { classifications: Vec::new(), object_hash: hash.clone() });
-        for (frame_index, bbox_in_frame_px, score) in boxes {
-            let bbox = NormXywh::norm_from_frame(bbox_in_frame_px, self.meta.width, self.meta.height);
-            let entry = FrameObject {
-                name: object.name.clone(),
-                color: object.color.clone(),
-                shape: object.shape.clone(),
-                value: object.name.to_lowercase().replace(' ', "_"),
-                created_at: self.timestamp.clone(),
-                created_by: None,
-                confidence: f64::from(*score),
-                object_hash: hash.clone(),
-                feature_hash: object.feature_node_hash.clone(),
-                manual_annotation: false,
-                last_edited_at: self.timestamp.clone(),
-                last_edited_by: None,
-                bounding_box: bbox.into(),
-            };
-            self.labels.entry(*frame_index).or_insert_with(|| FrameLabels { objects: Vec::new(), classifications: Vec::new() }).objects.push(entry);
+        let object_hash = self.unique_hash(key);
+        let instance = self.instances.len();
+        self.instances.push(Instance { object_hash, object_index });
+        for &(frame_index, bbox_in_frame_px, score) in boxes {
+            self.boxes_per_frame.entry(frame_index).or_default().push(StoredBox { instance, bbox_in_frame_px, score });
         }
         true
     }
 
     /// A hash not yet used in this row: on the (rare) 48-bit collision, the next salt is tried,
     /// which keeps the result deterministic for the same input order.
-    fn unique_hash(&mut self, key: &[String]) -> String {
+    fn unique_hash(&mut self, [first, second]: [&str; 2]) -> InlineHash {
         let mut salt = 0u32;
         loop {
             let salt_text = salt.to_string();
-            let mut parts: Vec<&str> = vec![&self.meta.data_hash, &self.source];
-            parts.extend(key.iter().map(String::as_str));
-            parts.push(&salt_text);
-            let hash = object_hash(&parts);
-            if self.used_hashes.insert(hash.clone()) {
+            let text = object_hash(&[&self.meta.data_hash, &self.source, first, second, &salt_text]);
+            let hash = InlineHash::new(&text).expect("object hashes are 8 base64 characters");
+            if self.used_hashes.insert(hash) {
                 return hash;
             }
             salt += 1;
         }
     }
 
-    /// The finished label row.
-    pub fn finish(self) -> LabelRow {
-        let meta = self.meta;
+    /// The frame object of `stored`, its text fields made by `text` from the builder's strings
+    /// (borrowed for streaming, owned for [`finish`](Self::finish)).
+    fn frame_object<'s, T>(&'s self, stored: &StoredBox, text: impl Fn(&'s str) -> T) -> FrameObject<T> {
+        let instance = &self.instances[stored.instance];
+        let object = &self.ontology.objects[instance.object_index];
+        let bbox = NormXywh::norm_from_frame(&stored.bbox_in_frame_px, self.meta.width, self.meta.height);
+        FrameObject {
+            name: text(&object.name),
+            color: text(&object.color),
+            shape: text(&object.shape),
+            value: text(&self.object_values[instance.object_index]),
+            created_at: text(&self.timestamp),
+            created_by: None,
+            confidence: f64::from(stored.score),
+            object_hash: text(instance.object_hash.as_str()),
+            feature_hash: text(&object.feature_node_hash),
+            manual_annotation: false,
+            last_edited_at: text(&self.timestamp),
+            last_edited_by: None,
+            bounding_box: bbox.into(),
+        }
+    }
+
+    /// Every instance's hash in `object_answers` order (sorted, as a map keyed by the hash
+    /// writes them).
+    fn sorted_hashes(&self) -> Vec<InlineHash> {
+        let mut hashes: Vec<InlineHash> = self.instances.iter().map(|instance| instance.object_hash).collect();
+        hashes.sort_unstable();
+        hashes
+    }
+
+    /// The row around `labels` and `object_answers`: every other field, for both
+    /// [`finish`](Self::finish) and [`write_json`](Self::write_json).
+    fn row<Labels, Answers>(&self, labels: Labels, object_answers: Answers) -> LabelRow<Labels, Answers> {
+        let meta = &self.meta;
         let data_unit = DataUnit {
             data_hash: meta.data_hash.clone(),
             data_title: meta.data_title.clone(),
-            data_link: meta.data_link,
-            data_type: meta.mime_type,
+            data_link: meta.data_link.clone(),
+            data_type: meta.mime_type.clone(),
             data_sequence: 0,
             width: meta.width,
             height: meta.height,
-            labels: self.labels,
+            labels,
             data_duration: meta.duration_secs,
             data_fps: meta.fps,
         };
         LabelRow {
-            label_hash: Some(meta.label_hash),
+            label_hash: Some(meta.label_hash.clone()),
             branch_name: "main".to_owned(),
             created_at: Some(self.timestamp.clone()),
-            last_edited_at: Some(self.timestamp),
+            last_edited_at: Some(self.timestamp.clone()),
             data_hash: meta.data_hash.clone(),
-            dataset_hash: meta.dataset_hash,
-            dataset_title: meta.dataset_title,
-            data_title: meta.data_title,
+            dataset_hash: meta.dataset_hash.clone(),
+            dataset_title: meta.dataset_title.clone(),
+            data_title: meta.data_title.clone(),
             data_type: "video".to_owned(),
             annotation_task_status: None,
             is_shadow_data: false,
-            object_answers: self.object_answers,
+            object_answers,
             classification_answers: BTreeMap::new(),
             object_actions: BTreeMap::new(),
             label_status: "LABEL_IN_PROGRESS".to_owned(),
-            data_units: BTreeMap::from([(meta.data_hash, data_unit)]),
+            data_units: BTreeMap::from([(meta.data_hash.clone(), data_unit)]),
             spaces: Value::Object(Default::default()),
         }
+    }
+
+    /// The finished label row, every frame object materialised.
+    pub fn finish(self) -> LabelRow {
+        let labels = self
+            .boxes_per_frame
+            .iter()
+            .map(|(&frame_index, boxes)| {
+                let objects = boxes.iter().map(|stored| self.frame_object(stored, str::to_owned)).collect();
+                (frame_index, FrameLabels::of(objects))
+            })
+            .collect();
+        let answers = self.sorted_hashes().iter().map(|hash| object_answer(hash, str::to_owned)).collect();
+        self.row(labels, answers)
+    }
+
+    /// Writes the row's JSON into `writer`, making each frame object as it is written: besides
+    /// the builder's own store it holds only the instances' hashes in order (8 bytes each). The
+    /// bytes are exactly those of `serde_json::to_vec(&builder.finish())`. An unbuffered writer
+    /// gets many small writes.
+    pub fn write_json(&self, writer: impl io::Write) -> io::Result<()> {
+        let hashes = self.sorted_hashes();
+        let row = self.row(FramesView { builder: self }, AnswersView { hashes: &hashes });
+        serde_json::to_writer(writer, &row).map_err(io::Error::from)
+    }
+
+    /// [`write_json`](Self::write_json) into `path` atomically, as
+    /// [`write_json_atomically`](crate::write_json_atomically) does: the file is complete or
+    /// not there.
+    pub fn write_json_atomically(&self, path: &Path) -> Result<(), WriteError> {
+        write_atomically(path, |writer| self.write_json(writer))
+    }
+}
+
+impl<Objects> FrameLabels<Objects> {
+    /// A frame's labels with these objects and no classifications, as the builder writes them.
+    fn of(objects: Objects) -> Self {
+        Self { objects, classifications: Vec::new() }
+    }
+}
+
+/// The data unit's `labels` of a builder's row, frame objects made as they are serialised.
+struct FramesView<'b, 'a> {
+    builder: &'b LabelRowBuilder<'a>,
+}
+
+/// The `objects` of one frame of a builder's row, made as they are serialised.
+struct FrameObjectsView<'b, 'a> {
+    builder: &'b LabelRowBuilder<'a>,
+    boxes: &'b [StoredBox],
+}
+
+/// The `object_answers` of a builder's row, made as they are serialised.
+struct AnswersView<'b> {
+    /// The instances' hashes, sorted.
+    hashes: &'b [InlineHash],
+}
+
+/// The `object_answers` entry of `hash`: its key and value, their text made by `text` (borrowed
+/// for streaming, owned for [`LabelRowBuilder::finish`]).
+fn object_answer<'s, T>(hash: &'s InlineHash, text: impl Fn(&'s str) -> T) -> (T, ObjectAnswer<T>) {
+    (text(hash.as_str()), ObjectAnswer { classifications: Vec::new(), object_hash: text(hash.as_str()) })
+}
+
+impl Serialize for FramesView<'_, '_> {
+    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        let builder = self.builder;
+        serializer.collect_map(
+            builder.boxes_per_frame.iter().map(|(frame_index, boxes)| (frame_index, FrameLabels::of(FrameObjectsView { builder, boxes }))),
+        )
+    }
+}
+
+impl Serialize for FrameObjectsView<'_, '_> {
+    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        serializer.collect_seq(self.boxes.iter().map(|stored| self.builder.frame_object(stored, |text| text)))
+    }
+}
+
+impl Serialize for AnswersView<'_> {
+    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        serializer.collect_map(self.hashes.iter().map(|hash| object_answer(hash, |text| text)))
     }
 }
 
@@ -383,6 +544,50 @@ mod tests {
         assert_eq!(unit.labels.keys().copied().collect::<Vec<_>>(), [10, 11, 12, 13]);
         let hashes: HashSet<&str> = unit.labels.values().map(|l| l.objects[0].object_hash.as_str()).collect();
         assert_eq!(hashes.len(), 1, "the same instance on every frame");
+    }
+
+    #[test]
+    fn object_hashes_are_derived_from_data_hash_source_and_frame_detection_or_track() {
+        let ontology = Ontology::from_class_names(&["person"]);
+        let map = ClassMap::new(&ontology, &["person"], &[]).unwrap();
+        let mut builder = LabelRowBuilder::new(&ontology, &map, meta(), "model", String::new());
+        builder.add_frame(&FrameDetections { frame_index: 7, detections: vec![detection(0, 0.5, 0.0); 2] });
+        builder.add_track(3, 0, &[(9, BoxXyxy::new(0.0, 0.0, 5.0, 5.0), 0.9)]);
+        let row = builder.finish();
+        let expected: BTreeMap<String, ObjectAnswer> = [["7", "0"], ["7", "1"], ["track", "3"]]
+            .map(|[a, b]| object_hash(&["D", "model", a, b, "0"]))
+            .into_iter()
+            .map(|hash| (hash.clone(), ObjectAnswer { classifications: vec![], object_hash: hash }))
+            .collect();
+        assert_eq!(row.object_answers, expected);
+    }
+
+    #[test]
+    fn streamed_json_is_byte_for_byte_the_finished_row() {
+        let ontology = Ontology::from_class_names(&["person", "Traffic Light"]);
+        let map = ClassMap::new(&ontology, &["person", "kite", "Traffic Light"], &[]).unwrap();
+        let mut builder = LabelRowBuilder::new(&ontology, &map, meta(), "model", "Thu, 02 Jan 2025 03:04:05 UTC".into());
+        for f in 0..20 {
+            let detections = (0..f % 4).map(|i| detection(i as usize % 3, 0.3 + i as f32 * 0.17, f as f32 * 7.3 - 20.0)).collect();
+            builder.add_frame(&FrameDetections { frame_index: f * 2, detections });
+        }
+        let track: Vec<InstanceBox> = (5..30).map(|f| (f, BoxXyxy::new(f as f32 * 3.1, 2.5, f as f32 * 3.1 + 40.0, 250.0), 0.61)).collect();
+        assert!(builder.add_track(1, 2, &track));
+        assert!(!builder.add_track(2, 1, &track), "a kite has no ontology object");
+        assert!(builder.add_track(3, 0, &track[..3]));
+
+        let mut streamed = Vec::new();
+        builder.write_json(&mut streamed).unwrap();
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("row.json");
+        builder.write_json_atomically(&path).unwrap();
+        let row = builder.finish();
+        let labels = &row.data_units["D"].labels;
+        assert!(!labels.contains_key(&0), "a frame without boxes is left out");
+        assert_eq!(labels[&6].objects.len(), 4, "frame 6: a person, a traffic light (the kite is skipped) and two tracks");
+        let finished = serde_json::to_vec(&row).unwrap();
+        assert_eq!(String::from_utf8(streamed).unwrap(), String::from_utf8(finished.clone()).unwrap());
+        assert_eq!(std::fs::read(&path).unwrap(), finished);
     }
 
     #[test]
