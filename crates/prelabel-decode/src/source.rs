@@ -197,7 +197,6 @@ impl VideoSource {
         let mut report = DecodeReport::default();
         let mut decoded = frame::Video::empty();
         let mut system = frame::Video::empty();
-        let mut packet = ffmpeg::Packet::empty();
         let mut stopped = false;
 
         // Hands every frame the decoder has ready to `on_frame`.
@@ -226,6 +225,9 @@ impl VideoSource {
 
         loop {
             let started = Instant::now();
+            // A fresh packet each time: `Packet::read` does not release the previous packet's
+            // data (FFmpeg's av_read_frame leaves that to the caller), dropping the old one does.
+            let mut packet = ffmpeg::Packet::empty();
             match packet.read(&mut self.input) {
                 Ok(()) => {}
                 Err(ffmpeg::Error::Eof) => {
@@ -404,7 +406,6 @@ impl VideoSource {
         let mut report = DecodeReport::default();
         let mut decoded = frame::Video::empty();
         let mut system = frame::Video::empty();
-        let mut packet = ffmpeg::Packet::empty();
         // (index of the first frame, index of the next frame), once a frame came out.
         let mut numbering: Option<(u64, u64)> = None;
         let mut handed = false;
@@ -412,6 +413,8 @@ impl VideoSource {
         let mut at_eof = false;
         while !stopped {
             if !at_eof {
+                // A fresh packet each time (see `decode`).
+                let mut packet = ffmpeg::Packet::empty();
                 match packet.read(&mut self.input) {
                     Ok(()) if packet.stream() != self.stream_index => continue,
                     Ok(()) => {
