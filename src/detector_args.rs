@@ -145,7 +145,8 @@ pub struct TrackArgs {
     /// Tracks covering fewer frames than this are dropped.
     #[arg(long, default_value_t = DEFAULT_MIN_TRACK_FRAMES)]
     pub min_track_frames: u64,
-    /// Frames a track lives on without a detection; also the longest gap filled by interpolation.
+    /// Frames a track lives on without a detection; also the longest gap filled by interpolation
+    /// and the most frames extrapolated at a track's ends.
     #[arg(long, default_value_t = DEFAULT_MAX_MISSED_FRAMES)]
     pub max_missed_frames: u64,
 }

@@ -108,7 +108,7 @@ pub fn run(args: RunArgs) -> anyhow::Result<ExitCode> {
     let label_time = label_clock.elapsed();
 
     let write_clock = Instant::now();
-    write_json_atomically(&out, &row)?;
+    row.write_json_atomically(&out)?;
     if let Some(path) = &generated_ontology_path {
         write_json_atomically(path, &ontology)?;
     }

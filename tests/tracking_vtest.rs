@@ -1,6 +1,7 @@
 //! `prelabel run --track` on vtest.avi with the real detector: thousands of per-frame boxes
 //! become tens of object instances that Encord's SDK reads back, and with `--frame-stride 3` the
-//! frames the detector skipped are filled by interpolation.
+//! frames the detector skipped are filled by interpolation (and, next to a track's ends, by
+//! extrapolation).
 
 mod support;
 
@@ -88,7 +89,9 @@ fn tracks_turn_thousands_of_boxes_into_tens_of_objects_and_strides_interpolate()
     let share = recovered as f64 / total as f64;
     let speed_up = summary["seconds"]["total"].as_f64().unwrap() / strided_summary["seconds"]["total"].as_f64().unwrap();
     eprintln!("stride 3: {recovered} of {total} stride-1 boxes recovered ({share:.3}); {speed_up:.2}x faster end to end");
-    // A regression guard at the measured level (0.77 on 2026-11-28), short of the 0.9 the
-    // tracking issue asks for: see the issue's closing note.
-    assert!(share >= 0.7, "{share}");
+    // A regression guard a little below the measured level (0.844 on 2026-11-29, up from 0.774
+    // when confirmation counted detector steps, confirmed tracks were not re-matched with widened
+    // boxes after skipped frames and track ends were not extrapolated into them), short of the
+    // 0.9 the tracking issue asks for: see the issue's closing note.
+    assert!(share >= 0.81, "{share}");
 }

@@ -181,8 +181,9 @@ impl Agent {
         let labelled = build_label_row(ontology, class_map, self.class_names.len(), row_meta, &source, &detected.detections, tracking)
             .map_err(|e| AgentError::Internal(format!("tracking: {e}")))?;
         let scope: BTreeSet<u64> = (first..=last).collect();
-        let objects: usize = labelled.row.data_units.values().flat_map(|u| u.labels.iter()).filter(|(f, _)| scope.contains(f)).map(|(_, l)| l.objects.len()).sum();
-        let (merged, stats) = prelabel_encord::merge_prelabels_on_frames(&stored, &labelled.row, &scope).map_err(|e| AgentError::Internal(e.to_string()))?;
+        let row = labelled.row.finish();
+        let objects: usize = row.data_units.values().flat_map(|u| u.labels.iter()).filter(|(f, _)| scope.contains(f)).map(|(_, l)| l.objects.len()).sum();
+        let (merged, stats) = prelabel_encord::merge_prelabels_on_frames(&stored, &row, &scope).map_err(|e| AgentError::Internal(e.to_string()))?;
         self.client.save_label_rows(project, std::slice::from_ref(&merged)).map_err(|e| AgentError::api("save", &e, false))?;
         times.save = clock.elapsed();
 

@@ -319,14 +319,20 @@ fn label_one(
         meta.data_title = title.clone();
     }
     let labelled = build_label_row(ontology, class_map, class_count, meta, &config.model_name, detections, config.tracking.as_ref())?;
-    if let Some(Upload { client, project_hash }) = upload {
-        let stored = label_row(client, project_hash, &video_metadata(client, project_hash, &entry.data_hash)?)?;
-        let (merged, _) = merge_prelabels(&stored, &labelled.row)?;
-        client.save_label_rows(project_hash, std::slice::from_ref(&merged)).map_err(VideoError::Save)?;
+    let detections = labelled.detections_per_class.iter().sum();
+    let out = output_path(&config.out_dir, &entry.data_hash);
+    match upload {
+        Some(Upload { client, project_hash }) => {
+            let row = labelled.row.finish();
+            let stored = label_row(client, project_hash, &video_metadata(client, project_hash, &entry.data_hash)?)?;
+            let (merged, _) = merge_prelabels(&stored, &row)?;
+            client.save_label_rows(project_hash, std::slice::from_ref(&merged)).map_err(VideoError::Save)?;
+            write_json_atomically(&out, &row)?;
+        }
+        None => labelled.row.write_json_atomically(&out)?,
     }
-    write_json_atomically(&output_path(&config.out_dir, &entry.data_hash), &labelled.row)?;
     let lost = report.is_partial().then(|| format!("{} frames lost, {} corrupt packets", report.frames_lost, report.corrupt_packets));
-    Ok((report.frames_decoded, labelled.detections_per_class.iter().sum(), lost))
+    Ok((report.frames_decoded, detections, lost))
 }
 
 #[cfg(test)]

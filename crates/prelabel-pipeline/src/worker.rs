@@ -465,7 +465,7 @@ impl<'a> Worker<'a> {
         let tracking = self.config.tracking.as_ref();
         let labelled = build_label_row(&self.ontology, &self.class_map, class_count, meta, &self.model_name, &detections, tracking)?;
         metrics.detections.fetch_add(labelled.detections_per_class.iter().sum(), Ordering::Relaxed);
-        let (merged, stats) = merge_prelabels(&stored_row, &labelled.row)?;
+        let (merged, stats) = merge_prelabels(&stored_row, &labelled.row.finish())?;
         let project = &self.config.project_hash;
         self.client.save_label_rows(project, std::slice::from_ref(&merged))?;
         let failures = self.client.proceed(project, &self.route.stage_uuid, std::slice::from_ref(&task.uuid), &self.route.pathway_uuid);

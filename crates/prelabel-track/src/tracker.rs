@@ -10,8 +10,9 @@ use crate::track::{BoxSource, Track, TrackBox};
 /// Settings of a [`Tracker`]. `Default` gives ByteTrack's published values for MOT17 (track
 /// threshold 0.5, new tracks from 0.6, first match threshold 0.8 as a cost, i.e. IoU × score ≥
 /// 0.2, second pass IoU ≥ 0.5, tentative tracks IoU × score ≥ 0.3, 30 frames of patience), with
-/// 3 hits to confirm a track, and a widening of tentative tracks' boxes for a detector that
-/// skips frames (which ByteTrack does not have).
+/// 3 frames to confirm a track (3 hits when the detector runs on every frame), and, for a
+/// detector that skips frames (which ByteTrack does not have), a widening of the boxes per
+/// skipped frame.
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub struct TrackerConfig {
     /// Detections scoring at least this are matched first, against every confirmed track.
@@ -23,10 +24,12 @@ pub struct TrackerConfig {
     /// A high-score detection that matched no track starts a tentative track if it scores at
     /// least this.
     pub new_track_score: f32,
-    /// A tentative track is confirmed once it has been matched on this many consecutive detector
-    /// steps, counting the detection that started it (0 and 1 both confirm at once). A tentative
-    /// track that misses a step is dropped.
-    pub min_hits: u32,
+    /// A tentative track is confirmed once its detections, on consecutive detector steps from the
+    /// one that started it, span this many frames, first to last (0 and 1 both confirm at once).
+    /// Counted in frames like `max_missed_frames`, so an object must persist as long whatever
+    /// the detector's stride: 3 frames are 3 hits on every frame, 2 hits at stride 2 or more. A
+    /// tentative track that misses a step is dropped.
+    pub min_confirm_frames: u64,
     /// A confirmed track is ended when this many frames (not detector steps) have passed since its
     /// last match: it can still be matched `max_missed_frames` frames after it, not later.
     pub max_missed_frames: u64,
@@ -36,14 +39,18 @@ pub struct TrackerConfig {
     /// The least IoU between a track's predicted box and a low-score detection.
     pub low_match_min_iou: f32,
     /// The least IoU × detection score between a tentative track's predicted box and a
-    /// high-score detection, both widened by `tentative_buffer_per_skipped_frame`.
+    /// high-score detection, both widened by `buffer_per_skipped_frame`.
     pub tentative_match_min_similarity: f32,
-    /// A tentative track has no velocity yet, so when the detector skips frames its object can
-    /// be a box width away at the next detector step. For matching, its predicted box and the
-    /// detections are each widened by this fraction of their width and height on every side
-    /// (the "buffered IoU" of C-BIoU) per frame skipped since its last detection: no widening
-    /// when the detector runs on every frame, 0.2 at stride 3.
-    pub tentative_buffer_per_skipped_frame: f32,
+    /// When the detector skips frames, the object can move further between two detector steps
+    /// than the prediction follows: a tentative track has no velocity yet, and a confirmed one
+    /// does not see a turn or a stop on the skipped frames. So for matching, a track's predicted
+    /// box and the detections are each widened by this fraction of their width and height on
+    /// every side (the "buffered IoU" of C-BIoU) per frame the detector skipped before this step:
+    /// no widening when it runs on every frame, 0.2 at stride 3. Tentative tracks are always
+    /// matched so; confirmed tracks in a second stage, with `high_match_min_similarity`, among
+    /// the tracks and high-score detections that the unwidened first pass left unmatched (C-BIoU's
+    /// cascade), so a widened box never takes a detection from a track that overlaps it as is.
+    pub buffer_per_skipped_frame: f32,
 }
 
 impl Default for TrackerConfig {
@@ -52,12 +59,12 @@ impl Default for TrackerConfig {
             high_score: 0.5,
             low_score: 0.1,
             new_track_score: 0.6,
-            min_hits: 3,
+            min_confirm_frames: 3,
             max_missed_frames: 30,
             high_match_min_similarity: 0.2,
             low_match_min_iou: 0.5,
             tentative_match_min_similarity: 0.3,
-            tentative_buffer_per_skipped_frame: 0.1,
+            buffer_per_skipped_frame: 0.1,
         }
     }
 }
@@ -88,7 +95,7 @@ enum Similarity {
 
 impl Similarity {
     /// The similarity of the two, after widening both boxes by `buffer` (see
-    /// [`TrackerConfig::tentative_buffer_per_skipped_frame`]).
+    /// [`TrackerConfig::buffer_per_skipped_frame`]).
     fn of(self, predicted_bbox_in_frame_px: &BoxXyxy<FramePx>, detection: &Detection, buffer: f32) -> f32 {
         let iou = widened(predicted_bbox_in_frame_px, buffer).iou(&widened(&detection.bbox_in_frame_px, buffer));
         match self {
@@ -104,9 +111,9 @@ struct Pass {
     similarity: Similarity,
     /// Pairs scoring less are never matched (nor pairs that do not overlap at all).
     least: f32,
-    /// Widening of both boxes per frame skipped since the track's last match (see
-    /// [`TrackerConfig::tentative_buffer_per_skipped_frame`]).
-    buffer_per_skipped_frame: f32,
+    /// Widening of both boxes, as a fraction of their size on every side (see
+    /// [`TrackerConfig::buffer_per_skipped_frame`]).
+    buffer: f32,
 }
 
 /// The box grown by `fraction` of its width on the left and on the right, and of its height at
@@ -125,25 +132,36 @@ struct LiveTrack {
     filter: BoxFilter,
     /// The detections matched to it so far.
     boxes: Vec<TrackBox>,
-    /// Matched detector steps in a row, up to the last one.
-    consecutive_hits: u32,
     last_matched_frame: u64,
     /// Whether it was matched on the latest detector step (ByteTrack's "tracked" state, as
     /// opposed to "lost").
     matched_last_step: bool,
+    /// Frames the detector skipped just before the step that started it.
+    unobserved_frames_before: u64,
+    /// The first detector step after `last_matched_frame`, once there was one (it missed there).
+    first_step_missed: Option<u64>,
 }
 
 impl LiveTrack {
-    fn start(detection: &Detection, frame_index: u64) -> Self {
+    /// A tentative track from `detection` on `frame_index`, the detector having skipped
+    /// `skipped_frames` frames before it.
+    fn start(detection: &Detection, frame_index: u64, skipped_frames: u64) -> Self {
         Self {
             id: None,
             class_index: detection.class_index,
             filter: BoxFilter::new(&detection.bbox_in_frame_px, frame_index),
             boxes: vec![detected_box(detection, frame_index)],
-            consecutive_hits: 1,
             last_matched_frame: frame_index,
             matched_last_step: true,
+            unobserved_frames_before: skipped_frames,
+            first_step_missed: None,
         }
+    }
+
+    /// Frames its detections span so far, first to last.
+    fn span_frames(&self) -> u64 {
+        let first = self.boxes.first().map_or(self.last_matched_frame, |b| b.frame_index);
+        self.last_matched_frame - first + 1
     }
 
     /// Records the outcome of one detector step on `frame_index` (the filter is already there).
@@ -152,20 +170,29 @@ impl LiveTrack {
             Some(detection) => {
                 self.filter.correct(&detection.bbox_in_frame_px);
                 self.boxes.push(detected_box(detection, frame_index));
-                self.consecutive_hits = self.consecutive_hits.saturating_add(1);
                 self.last_matched_frame = frame_index;
                 self.matched_last_step = true;
+                self.first_step_missed = None;
             }
             None => {
-                self.consecutive_hits = 0;
                 self.matched_last_step = false;
+                self.first_step_missed.get_or_insert(frame_index);
             }
         }
     }
 
     /// The finished track, if it was ever confirmed.
     fn into_track(self) -> Option<Track> {
-        self.id.map(|id| Track { id, class_index: self.class_index, boxes: self.boxes })
+        // Frames between its last detection and the step that first missed it went unobserved;
+        // with no such step (the last frames given), nothing is known past its last detection.
+        let unobserved_frames_after = self.first_step_missed.map_or(0, |missed| missed - self.last_matched_frame - 1);
+        self.id.map(|id| Track {
+            id,
+            class_index: self.class_index,
+            boxes: self.boxes,
+            unobserved_frames_before: self.unobserved_frames_before,
+            unobserved_frames_after,
+        })
     }
 }
 
@@ -206,6 +233,21 @@ struct Matches<'d> {
     high_used: Vec<bool>,
 }
 
+impl<'d> Matches<'d> {
+    /// The high-score detections not matched yet, by position.
+    fn free_high(&self) -> Vec<usize> {
+        (0..self.high_used.len()).filter(|&d| !self.high_used[d]).collect()
+    }
+
+    /// Records pairs (live track, high-score detection), both by position.
+    fn take_high(&mut self, pairs: Vec<(usize, usize)>, high: &[&'d Detection]) {
+        for (t, d) in pairs {
+            self.of_track[t] = Some(high[d]);
+            self.high_used[d] = true;
+        }
+    }
+}
+
 impl Tracker {
     /// A tracker with no tracks yet.
     pub fn new(config: TrackerConfig) -> Self {
@@ -226,6 +268,8 @@ impl Tracker {
         {
             return Err(TrackError::FrameOutOfOrder { frame_index, previous_frame_index });
         }
+        // Frames between the previous detector step and this one (none before the first step).
+        let skipped_frames = self.last_frame_index.map_or(0, |previous| frame_index - previous - 1);
         self.last_frame_index = Some(frame_index);
         let config = self.config;
 
@@ -244,7 +288,7 @@ impl Tracker {
             .iter()
             .filter(|d| is_trackable(d) && d.score >= config.low_score)
             .partition(|d| d.score >= config.high_score);
-        let matches = self.match_detections(frame_index, &high, &low);
+        let matches = self.match_detections(skipped_frames, &high, &low);
 
         for (track, matched) in self.live.iter_mut().zip(matches.of_track) {
             track.record_step(matched, frame_index);
@@ -257,12 +301,13 @@ impl Tracker {
             .iter()
             .zip(&matches.high_used)
             .filter(|(d, used)| !**used && d.score >= config.new_track_score)
-            .map(|(d, _)| LiveTrack::start(d, frame_index));
+            .map(|(d, _)| LiveTrack::start(d, frame_index, skipped_frames));
         self.live.extend(births);
 
-        // Confirmation, in order of birth.
+        // Confirmation, in order of birth. A live tentative track has been matched on every step
+        // since it started.
         for track in &mut self.live {
-            if track.id.is_none() && track.consecutive_hits >= config.min_hits {
+            if track.id.is_none() && track.span_frames() >= config.min_confirm_frames {
                 track.id = Some(self.next_id);
                 self.next_id += 1;
             }
@@ -270,9 +315,10 @@ impl Tracker {
         Ok(())
     }
 
-    /// Matches the live tracks (already predicted to `frame_index`) to this frame's detections in
-    /// three passes, each an optimal matching within classes.
-    fn match_detections<'d>(&self, frame_index: u64, high: &[&'d Detection], low: &[&'d Detection]) -> Matches<'d> {
+    /// Matches the live tracks (already predicted to this step's frame) to its detections in
+    /// passes, each an optimal matching within classes; `skipped_frames` is the number of frames
+    /// the detector skipped before this step.
+    fn match_detections<'d>(&self, skipped_frames: u64, high: &[&'d Detection], low: &[&'d Detection]) -> Matches<'d> {
         let config = &self.config;
         let predicted_bbox_in_frame_px: Vec<BoxXyxy<FramePx>> =
             self.live.iter().map(|t| t.filter.bbox_in_frame_px()).collect();
@@ -280,27 +326,25 @@ impl Tracker {
         let associate = |tracks: &[usize], pool: &[&Detection], detections: &[usize], pass: Pass| {
             let pairs = match_by_similarity(tracks.len(), detections.len(), |t, d| {
                 let (track, detection) = (&self.live[tracks[t]], pool[detections[d]]);
-                let skipped_frames = frame_index.saturating_sub(track.last_matched_frame + 1);
-                let buffer = pass.buffer_per_skipped_frame * skipped_frames as f32;
-                let value = pass.similarity.of(&predicted_bbox_in_frame_px[tracks[t]], detection, buffer);
+                let value = pass.similarity.of(&predicted_bbox_in_frame_px[tracks[t]], detection, pass.buffer);
                 let allowed = track.class_index == detection.class_index && value >= pass.least && value > 0.0;
                 allowed.then_some(f64::from(value))
             });
             pairs.into_iter().map(|(t, d)| (tracks[t], detections[d])).collect::<Vec<_>>()
         };
         let mut matches = Matches { of_track: vec![None; self.live.len()], high_used: vec![false; high.len()] };
+        let buffer = config.buffer_per_skipped_frame * skipped_frames as f32;
 
         // 1. High-score detections against every confirmed track, matched last step or lost.
         let confirmed: Vec<usize> = (0..self.live.len()).filter(|&t| self.live[t].id.is_some()).collect();
-        let all_high: Vec<usize> = (0..high.len()).collect();
-        let first = Pass {
-            similarity: Similarity::IouTimesScore,
-            least: config.high_match_min_similarity,
-            buffer_per_skipped_frame: 0.0,
-        };
-        for (t, d) in associate(&confirmed, high, &all_high, first) {
-            matches.of_track[t] = Some(high[d]);
-            matches.high_used[d] = true;
+        let first =
+            Pass { similarity: Similarity::IouTimesScore, least: config.high_match_min_similarity, buffer: 0.0 };
+        matches.take_high(associate(&confirmed, high, &matches.free_high(), first), high);
+        // 1b. After skipped frames, the confirmed tracks and high-score detections left unmatched,
+        //     with their boxes widened (with none skipped, it would find nothing new).
+        if buffer > 0.0 {
+            let unmatched: Vec<usize> = confirmed.iter().copied().filter(|&t| matches.of_track[t].is_none()).collect();
+            matches.take_high(associate(&unmatched, high, &matches.free_high(), Pass { buffer, ..first }), high);
         }
         // 2. Low-score detections against the confirmed tracks still unmatched that were matched
         //    on the previous step.
@@ -310,22 +354,15 @@ impl Tracker {
             .filter(|&t| matches.of_track[t].is_none() && self.live[t].matched_last_step)
             .collect();
         let all_low: Vec<usize> = (0..low.len()).collect();
-        let second = Pass { similarity: Similarity::Iou, least: config.low_match_min_iou, buffer_per_skipped_frame: 0.0 };
+        let second = Pass { similarity: Similarity::Iou, least: config.low_match_min_iou, buffer: 0.0 };
         for (t, d) in associate(&recently_seen, low, &all_low, second) {
             matches.of_track[t] = Some(low[d]);
         }
-        // 3. The remaining high-score detections against tentative tracks.
+        // 3. The remaining high-score detections against tentative tracks, widened.
         let tentative: Vec<usize> = (0..self.live.len()).filter(|&t| self.live[t].id.is_none()).collect();
-        let free_high: Vec<usize> = (0..high.len()).filter(|&d| !matches.high_used[d]).collect();
-        let third = Pass {
-            similarity: Similarity::IouTimesScore,
-            least: config.tentative_match_min_similarity,
-            buffer_per_skipped_frame: config.tentative_buffer_per_skipped_frame,
-        };
-        for (t, d) in associate(&tentative, high, &free_high, third) {
-            matches.of_track[t] = Some(high[d]);
-            matches.high_used[d] = true;
-        }
+        let third =
+            Pass { similarity: Similarity::IouTimesScore, least: config.tentative_match_min_similarity, buffer };
+        matches.take_high(associate(&tentative, high, &matches.free_high(), third), high);
         matches
     }
 
@@ -371,7 +408,7 @@ mod tests {
     }
 
     #[test]
-    fn a_track_is_born_after_min_hits_and_starts_at_its_first_detection() {
+    fn a_track_is_born_after_min_confirm_frames_and_starts_at_its_first_detection() {
         let still = |i| frame(i, vec![det(0, 0.9, 10.0, 10.0)]);
         assert!(run(TrackerConfig::default(), &[still(0), still(1)]).is_empty());
         let tracks = run(TrackerConfig::default(), &[still(0), still(1), still(2)]);
@@ -382,6 +419,26 @@ mod tests {
         let gappy = [still(0), still(1), frame(2, vec![]), still(3), still(4), still(5)];
         let tracks = run(TrackerConfig::default(), &gappy);
         assert_eq!(tracks.iter().map(frames_of).collect::<Vec<_>>(), vec![vec![3, 4, 5]]);
+    }
+
+    #[test]
+    fn confirmation_counts_frames_not_detector_steps() {
+        let still = |i| frame(i, vec![det(0, 0.9, 10.0, 10.0)]);
+        // Every third frame: two hits span frames 0 to 3, four frames, enough for three.
+        assert!(run(TrackerConfig::default(), &[still(0)]).is_empty());
+        let tracks = run(TrackerConfig::default(), &[still(0), still(3)]);
+        assert_eq!(tracks.iter().map(frames_of).collect::<Vec<_>>(), vec![vec![0, 3]]);
+        // Five frames need three hits at stride 2 (0, 2, 4), and still three on every frame.
+        let five = TrackerConfig { min_confirm_frames: 5, ..TrackerConfig::default() };
+        assert!(run(five, &[still(0), still(2)]).is_empty());
+        assert_eq!(run(five, &[still(0), still(2), still(4)]).len(), 1);
+        assert!(run(five, &[still(0), still(1), still(2), still(3)]).is_empty());
+        assert_eq!(run(five, &(0..5).map(still).collect::<Vec<_>>()).len(), 1);
+        // 0 and 1 confirm at once.
+        for min_confirm_frames in [0, 1] {
+            let config = TrackerConfig { min_confirm_frames, ..TrackerConfig::default() };
+            assert_eq!(run(config, &[still(7)]).iter().map(frames_of).collect::<Vec<_>>(), vec![vec![7]]);
+        }
     }
 
     #[test]
@@ -418,7 +475,7 @@ mod tests {
                 frame(i, vec![det(0, 0.9, 10.0, 10.0), det(1, 0.8, 10.0, 10.0), det(switching, 0.9, 300.0, 10.0)])
             })
             .collect();
-        let tracks = run(TrackerConfig { min_hits: 1, ..TrackerConfig::default() }, &frames);
+        let tracks = run(TrackerConfig { min_confirm_frames: 1, ..TrackerConfig::default() }, &frames);
         let summary: Vec<(usize, f32, Vec<u64>)> =
             tracks.iter().map(|t| (t.class_index, t.boxes[0].bbox_in_frame_px.x1, frames_of(t))).collect();
         assert_eq!(
@@ -481,8 +538,73 @@ mod tests {
             (0..30).step_by(3).map(|i| frame(i, vec![det(0, 0.8, 100.0 + 7.0 * i as f32, 100.0)])).collect();
         let tracks = run(TrackerConfig::default(), &frames);
         assert_eq!(tracks.iter().map(frames_of).collect::<Vec<_>>(), vec![(0..30).step_by(3).collect::<Vec<u64>>()]);
-        let unwidened = TrackerConfig { tentative_buffer_per_skipped_frame: 0.0, ..TrackerConfig::default() };
+        let unwidened = TrackerConfig { buffer_per_skipped_frame: 0.0, ..TrackerConfig::default() };
         assert!(run(unwidened, &frames).is_empty());
+    }
+
+    #[test]
+    fn a_confirmed_track_that_stops_between_detector_steps_is_matched_with_widened_boxes() {
+        // Walking right at 8 px/frame up to frame 24, standing still after it and seen less
+        // surely from then on; the detector runs on frames 0, 1, 2 (so the track is born without
+        // widening), then on every third. The filter predicts it about 24 px on at frame 27: IoU
+        // about 0.25 with the detection there, × score 0.55 < 0.2 unwidened; widened by 0.2,
+        // IoU 0.4 × 0.55 ≥ 0.2.
+        let at = |i: u64| {
+            let (x, score) = if i < 24 { (100.0 + 8.0 * i as f32, 0.9) } else { (292.0, 0.55) };
+            frame(i, vec![det(0, score, x, 100.0)])
+        };
+        let steps: Vec<u64> = [0, 1, 2].into_iter().chain((3..40).step_by(3)).collect();
+        let frames: Vec<FrameDetections> = steps.iter().copied().map(at).collect();
+        let tracks = run(TrackerConfig::default(), &frames);
+        assert_eq!(tracks.iter().map(frames_of).collect::<Vec<_>>(), vec![steps.clone()]);
+        let unwidened = run(TrackerConfig { buffer_per_skipped_frame: 0.0, ..TrackerConfig::default() }, &frames);
+        let walking: Vec<u64> = steps.into_iter().filter(|&i| i <= 24).collect();
+        assert_eq!(unwidened.iter().map(frames_of).collect::<Vec<_>>(), vec![walking]);
+    }
+
+    #[test]
+    fn widened_boxes_never_take_a_detection_from_a_track_that_overlaps_it_as_is() {
+        // Two objects standing still 10 px apart, seen every third frame; on frame 9 the left one
+        // is missed and a stray detection lies 10 px right of the right one. Widened by half
+        // their size on every side, one matching of all pairs would score left–right detection
+        // about 0.21 + right–stray about 0.70 > right–right detection 0.9 alone, and move both
+        // tracks; first the right track takes its own detection unwidened, and the left one,
+        // widened, does not reach the stray.
+        let frames: Vec<FrameDetections> = (0..19)
+            .step_by(3)
+            .map(|i| {
+                let (left, right) = (det(0, 0.9, 100.0, 100.0), det(0, 0.9, 150.0, 100.0));
+                frame(i, if i == 9 { vec![right, det(0, 0.9, 160.0, 100.0)] } else { vec![left, right] })
+            })
+            .collect();
+        let tracks = run(TrackerConfig { buffer_per_skipped_frame: 0.25, ..TrackerConfig::default() }, &frames);
+        let summary: Vec<(Vec<u64>, Vec<f32>)> =
+            tracks.iter().map(|t| (frames_of(t), t.boxes.iter().map(|b| b.bbox_in_frame_px.x1).collect())).collect();
+        assert_eq!(
+            summary,
+            vec![(vec![0, 3, 6, 12, 15, 18], vec![100.0; 6]), ((0..19).step_by(3).collect(), vec![150.0; 7])]
+        );
+    }
+
+    #[test]
+    fn tracks_know_the_frames_the_detector_skipped_next_to_their_ends() {
+        let seen = |i| frame(i, vec![det(0, 0.9, 10.0, 10.0)]);
+        let empty = |i| frame(i, vec![]);
+        // Every third frame: first seen on 6 (the detector skipped 4 and 5), last on 15 (it
+        // skipped 16 and 17, then missed the object on 18).
+        let frames = [empty(0), empty(3), seen(6), seen(9), seen(12), seen(15), empty(18), empty(21)];
+        let tracks = run(TrackerConfig::default(), &frames);
+        let ends = |t: &Track| (t.unobserved_frames_before, t.unobserved_frames_after);
+        assert_eq!(tracks.iter().map(ends).collect::<Vec<_>>(), vec![(2, 2)]);
+        // Seen on the first and the last frame given: nothing is known beyond them.
+        assert_eq!(run(TrackerConfig::default(), &frames[2..6]).iter().map(ends).collect::<Vec<_>>(), vec![(0, 0)]);
+        // A miss then a match again: only the frames after the last match count.
+        let back = [seen(0), seen(3), seen(6), empty(9), seen(12), seen(15), empty(20)];
+        assert_eq!(run(TrackerConfig::default(), &back).iter().map(ends).collect::<Vec<_>>(), vec![(0, 4)]);
+        // On every frame, nothing was skipped.
+        let every: Vec<FrameDetections> =
+            (0..12).map(|i| if (3..9).contains(&i) { seen(i) } else { empty(i) }).collect();
+        assert_eq!(run(TrackerConfig::default(), &every).iter().map(ends).collect::<Vec<_>>(), vec![(0, 0)]);
     }
 
     #[test]
