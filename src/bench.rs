@@ -31,7 +31,7 @@ use clap::Args;
 use prelabel_core::InputTransform;
 use prelabel_decode::{DecodeError, TensorWriter, VideoSource};
 use prelabel_detect::{Detector, OutputLayout};
-use prelabel_encord::{ClassMap, Ontology, encord_timestamp_now, write_json_atomically};
+use prelabel_encord::{ClassMap, Ontology, WriteError, encord_timestamp_now, write_json_atomically};
 use prelabel_pipeline::{Detectors, FlowStats, PipelineOptions, Progress, build_label_row, detect_video, video_meta_for_file};
 use serde::{Deserialize, Serialize};
 
@@ -76,6 +76,9 @@ pub struct BenchArgs {
     /// Print the results as Markdown table rows (for benches/RESULTS.md) on stdout.
     #[arg(long)]
     markdown: bool,
+    /// Draw frames per second against batch size, one line per measurement, into this SVG file.
+    #[arg(long, value_name = "FILE.svg")]
+    plot: Option<PathBuf>,
     /// Instead, measure the editor agent: request to saved row for this frame of --video
     /// (served by an in-process Encord-compatible server), against decoding from frame 0.
     #[arg(long, value_name = "FRAME")]
@@ -515,6 +518,9 @@ pub fn run(args: BenchArgs) -> anyhow::Result<ExitCode> {
     }
     if let Some(out) = &args.out {
         write_json_atomically(out, &report)?;
+    }
+    if let Some(plot) = &args.plot {
+        std::fs::write(plot, crate::bench_plot::svg(&report)).map_err(|cause| WriteError { path: plot.clone(), cause })?;
     }
     Ok(ExitCode::from(exit::SUCCESS))
 }

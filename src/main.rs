@@ -3,6 +3,7 @@
 mod batch;
 mod bench;
 mod bench_editor;
+mod bench_plot;
 mod config;
 mod detector_args;
 mod exit;

@@ -42,6 +42,8 @@ fn bench_reports_three_measurements_and_consistent_ratios() {
         "--markdown",
         "--out",
         out.to_str().unwrap(),
+        "--plot",
+        dir.path().join("bench.svg").to_str().unwrap(),
     ]);
     let report: Value = serde_json::from_slice(&std::fs::read(&out).expect("bench.json")).expect("bench JSON");
 
@@ -73,6 +75,23 @@ fn bench_reports_three_measurements_and_consistent_ratios() {
     assert!(close(number(&ratios["full_over_inference"], "ratio"), full / inference), "{ratios}");
     assert!(close(number(&ratios["full_over_decode"], "ratio"), full / decode), "{ratios}");
     assert_eq!(ratios["full_over_python"], Value::Null);
+
+    // The full pipeline's flow: which side waited, from its own shares.
+    let flow = &one["flow"];
+    assert_eq!(flow["sessions"], report["sessions"]);
+    let (idle, blocked) = (number(&flow["inference_idle_share"], "idle"), number(&flow["decode_blocked_share"], "blocked"));
+    assert!((0.0..=1.0).contains(&idle) && (0.0..=1.0).contains(&blocked), "{flow}");
+    assert_eq!(flow["bound"], if idle > blocked { "decode-bound" } else { "inference-bound" }, "{flow}");
+    let depth = number(&flow["mean_queue_depth"], "depth");
+    assert!(depth >= 0.0 && depth <= number(&flow["queue_capacity"], "capacity"), "{flow}");
+
+    // --plot: an SVG with the decode ceiling, the inference ceiling and the full pipeline.
+    let svg = std::fs::read_to_string(dir.path().join("bench.svg")).expect("bench.svg");
+    assert!(svg.starts_with("<svg") && svg.trim_end().ends_with("</svg>"), "{svg}");
+    for name in ["decode ceiling", "inference ceiling", "full pipeline"] {
+        assert!(svg.contains(name), "{name} missing from the plot");
+    }
+    assert_eq!(svg.matches("<polyline").count(), 3, "one line per measurement, no baseline line");
 
     let four = &batches[1];
     assert_eq!(four["batch_size"], 4);
