@@ -6,6 +6,7 @@
 //! object as it is serialised.
 
 use std::collections::{BTreeMap, HashSet};
+use std::hash::{BuildHasherDefault, Hasher};
 use std::io;
 use std::path::Path;
 
@@ -14,7 +15,8 @@ use serde::{Deserialize, Serialize, Serializer};
 use serde_json::Value;
 
 use crate::write::write_atomically;
-use crate::{ClassMap, Ontology, WriteError, object_hash};
+use crate::hash::object_hash_bytes;
+use crate::{ClassMap, Ontology, WriteError};
 
 /// One Encord label row for one video (field order as Encord's SDK writes it).
 ///
@@ -218,7 +220,7 @@ pub struct LabelRowBuilder<'a> {
     /// Object instances in the order they were added; [`StoredBox::instance`] indexes this.
     instances: Vec<Instance>,
     /// Every instance's hash, to keep them unique.
-    used_hashes: HashSet<InlineHash>,
+    used_hashes: HashSet<InlineHash, BuildHasherDefault<FoldHasher>>,
 }
 
 /// One box of an object instance: frame, corners in frame pixels, confidence.
@@ -244,21 +246,52 @@ struct Instance {
     object_index: usize,
 }
 
-/// An object hash held inline: [`object_hash`] gives 8 base64 characters (6 bytes encoded).
+/// An object hash held inline: the 8 base64 characters of [`object_hash`].
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
 struct InlineHash([u8; 8]);
 
 impl InlineHash {
-    /// `text`'s bytes, when it is 8 bytes long.
-    fn new(text: &str) -> Option<Self> {
-        text.as_bytes().try_into().ok().map(Self)
-    }
-
-    /// The hash as text (the bytes are those of a whole `str`, so they are valid UTF-8 and the
-    /// empty fallback is never taken).
+    /// The hash as text (base64 characters are ASCII, so the empty fallback is never taken).
     fn as_str(&self) -> &str {
         std::str::from_utf8(&self.0).unwrap_or_default()
     }
+}
+
+/// A hasher for [`InlineHash`]es in a set: their bytes already come from SHA-256, so folding them
+/// into a word and mixing it once (splitmix64's finaliser, which spreads the base64 characters'
+/// 6 bits a byte over all 64) is as good as hashing them again, and much cheaper than SipHash on
+/// a long video.
+#[derive(Default)]
+struct FoldHasher(u64);
+
+impl Hasher for FoldHasher {
+    fn finish(&self) -> u64 {
+        let mut x = self.0;
+        x = (x ^ (x >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
+        x = (x ^ (x >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
+        x ^ (x >> 31)
+    }
+
+    fn write(&mut self, bytes: &[u8]) {
+        for &b in bytes {
+            self.0 = self.0.rotate_left(8) ^ u64::from(b);
+        }
+    }
+}
+
+/// `n` in decimal, written into `digits` (no allocation).
+fn decimal(mut n: u64, digits: &mut [u8; 20]) -> &str {
+    let mut start = digits.len();
+    loop {
+        start -= 1;
+        digits[start] = b'0' + (n % 10) as u8;
+        n /= 10;
+        if n == 0 {
+            break;
+        }
+    }
+    // Only ASCII digits were written, so the empty fallback is never taken.
+    std::str::from_utf8(&digits[start..]).unwrap_or_default()
 }
 
 impl<'a> LabelRowBuilder<'a> {
@@ -274,57 +307,62 @@ impl<'a> LabelRowBuilder<'a> {
             object_values: ontology.objects.iter().map(|o| o.name.to_lowercase().replace(' ', "_")).collect(),
             boxes_per_frame: BTreeMap::new(),
             instances: Vec::new(),
-            used_hashes: HashSet::new(),
+            used_hashes: HashSet::default(),
         }
     }
 
     /// Adds one frame's detections, one object instance each; detections of classes the
     /// ontology lacks are skipped.
     pub fn add_frame(&mut self, frame: &FrameDetections) {
-        let frame_text = frame.frame_index.to_string();
+        let mut frame_digits = [0u8; 20];
+        let mut index_digits = [0u8; 20];
+        let frame_text = decimal(frame.frame_index, &mut frame_digits);
+        let mut boxes = Vec::with_capacity(frame.detections.len());
         for (i, detection) in frame.detections.iter().enumerate() {
-            let boxes = [(frame.frame_index, detection.bbox_in_frame_px, detection.score)];
-            self.add_instance([&frame_text, &i.to_string()], detection.class_index, &boxes);
+            if let Some(instance) = self.add_instance([frame_text, decimal(i as u64, &mut index_digits)], detection.class_index) {
+                boxes.push(StoredBox { instance, bbox_in_frame_px: detection.bbox_in_frame_px, score: detection.score });
+            }
         }
-        // The frame's boxes grew by doubling; a long video has many frames, so drop the slack.
-        if let Some(boxes) = self.boxes_per_frame.get_mut(&frame.frame_index) {
-            boxes.shrink_to_fit();
+        if !boxes.is_empty() {
+            // One map lookup per frame; a frame given twice keeps both lots of boxes.
+            self.boxes_per_frame.entry(frame.frame_index).or_default().append(&mut boxes);
         }
     }
 
     /// Adds one tracked object as one instance with a box on each of its frames; returns false
     /// (and adds nothing) when its class has no ontology object.
     pub fn add_track(&mut self, track_id: u64, class_index: usize, boxes: &[InstanceBox]) -> bool {
-        self.add_instance(["track", &track_id.to_string()], class_index, boxes)
-    }
-
-    /// Adds one object instance keyed by `key` (hashed with the data hash and source).
-    fn add_instance(&mut self, key: [&str; 2], class_index: usize, boxes: &[InstanceBox]) -> bool {
-        let Some(object_index) = self.class_map.object_for(class_index) else {
+        let mut digits = [0u8; 20];
+        let Some(instance) = self.add_instance(["track", decimal(track_id, &mut digits)], class_index) else {
             return false;
         };
-        let object_hash = self.unique_hash(key);
-        let instance = self.instances.len();
-        self.instances.push(Instance { object_hash, object_index });
         for &(frame_index, bbox_in_frame_px, score) in boxes {
             self.boxes_per_frame.entry(frame_index).or_default().push(StoredBox { instance, bbox_in_frame_px, score });
         }
         true
     }
 
+    /// Adds one object instance keyed by `key` (hashed with the data hash and source) and returns
+    /// its index; `None` (nothing added) when its class has no ontology object.
+    fn add_instance(&mut self, key: [&str; 2], class_index: usize) -> Option<usize> {
+        let object_index = self.class_map.object_for(class_index)?;
+        let object_hash = self.unique_hash(key);
+        self.instances.push(Instance { object_hash, object_index });
+        Some(self.instances.len() - 1)
+    }
+
     /// A hash not yet used in this row: on the (rare) 48-bit collision, the next salt is tried,
     /// which keeps the result deterministic for the same input order.
     fn unique_hash(&mut self, [first, second]: [&str; 2]) -> InlineHash {
-        let mut salt = 0u32;
-        loop {
-            let salt_text = salt.to_string();
-            let text = object_hash(&[&self.meta.data_hash, &self.source, first, second, &salt_text]);
-            let hash = InlineHash::new(&text).expect("object hashes are 8 base64 characters");
+        let mut salt_digits = [0u8; 20];
+        for salt in 0.. {
+            let salt_text = decimal(salt, &mut salt_digits);
+            let hash = InlineHash(object_hash_bytes(&[&self.meta.data_hash, &self.source, first, second, salt_text]));
             if self.used_hashes.insert(hash) {
                 return hash;
             }
-            salt += 1;
         }
+        unreachable!("2^64 salts cannot all collide with at most 2^64 hashes")
     }
 
     /// The frame object of `stored`, its text fields made by `text` from the builder's strings
@@ -481,6 +519,7 @@ impl Serialize for AnswersView<'_> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::object_hash;
     use prelabel_core::{BoxXyxy, Detection};
 
     #[test]
@@ -560,6 +599,14 @@ mod tests {
             .map(|hash| (hash.clone(), ObjectAnswer { classifications: vec![], object_hash: hash }))
             .collect();
         assert_eq!(row.object_answers, expected);
+    }
+
+    #[test]
+    fn decimal_writes_numbers_as_to_string_does() {
+        let mut digits = [0u8; 20];
+        for n in [0, 7, 10, 99, 100, 4_294_967_296, u64::MAX] {
+            assert_eq!(decimal(n, &mut digits), n.to_string());
+        }
     }
 
     #[test]
