@@ -129,7 +129,6 @@ pub fn run(args: RunArgs) -> anyhow::Result<ExitCode> {
         &out,
         generated_ontology_path.as_deref(),
         detectors.model(),
-        args.detector.device,
         &detections,
         args.detector.frame_stride,
         classes,

@@ -4,7 +4,7 @@ use std::fmt;
 use std::path::Path;
 use std::time::Duration;
 
-use prelabel_detect::{Detector, Device, OutputLayout};
+use prelabel_detect::{Detector, OutputLayout};
 use prelabel_pipeline::{TrackStats, VideoDetections};
 use serde::Serialize;
 
@@ -107,7 +107,6 @@ impl Summary {
         out: &Path,
         generated_ontology: Option<&Path>,
         detector: &Detector,
-        device: Device,
         run: &VideoDetections,
         stride: u64,
         classes: Vec<ClassCount>,
@@ -147,7 +146,7 @@ impl Summary {
                 layout,
                 input: format!("{}x{}", input.width, input.height),
                 batch: detector.max_batch(),
-                device: device.to_string(),
+                device: detector.device().to_string(),
             },
             detections: classes.iter().map(|c| c.count).sum(),
             objects_written: classes.iter().filter(|c| c.object.is_some()).map(|c| c.count).sum(),

@@ -214,6 +214,11 @@ impl Detector {
         &self.path
     }
 
+    /// The execution provider this detector runs on.
+    pub fn device(&self) -> Device {
+        self.options.device
+    }
+
     /// How many frames one [`Detector::detect`] call takes at most.
     pub fn max_batch(&self) -> usize {
         match self.batch_axis {
@@ -232,7 +237,10 @@ impl Detector {
         assert!(count <= self.max_batch(), "batch of {count} exceeds the model's {}", self.max_batch());
         assert_eq!(images.len(), count * image_len, "one input image per transform");
         let batch = match self.batch_axis {
-            BatchAxis::Dynamic => count,
+            // A GPU provider picks its kernels per input shape (cuDNN's algorithm search), so a
+            // short last batch is padded there to keep one shape; the CPU runs what it is given.
+            BatchAxis::Dynamic if self.options.device == Device::Cpu => count,
+            BatchAxis::Dynamic => self.max_batch(),
             BatchAxis::Fixed(n) => n,
         };
         let padded;
