@@ -222,7 +222,8 @@ pub fn detect_videos(
         }
         drop((batches_rx, free_tx));
 
-        let assembler = Assembler { pending: Mutex::new(None), free: free_rx, batches: batches_tx, batch_size, counters: &counters };
+        let assembler =
+            Assembler { pending: Mutex::new(None), free: free_rx, batches: batches_tx, batch_size, decoders, counters: &counters };
         let decode_events = events_tx;
         scope.spawn(move || {
             let next = AtomicUsize::new(0);
@@ -364,32 +365,58 @@ struct Assembler<'a> {
     free: Receiver<Vec<f32>>,
     batches: Sender<Batch>,
     batch_size: usize,
+    /// Decode threads feeding it: with one, frames are converted straight into the batch.
+    decoders: usize,
     counters: &'a Counters,
 }
 
 impl Assembler<'_> {
-    /// Adds one converted frame; false when inference has stopped.
-    fn push(&self, item: Item, image: &[f32]) -> bool {
+    /// Adds frame `frame_index` of `video`, which `convert` writes into a tensor slot and returns
+    /// how it placed it. With one decode thread the frame is converted straight into the batch
+    /// (under a lock nobody else wants); with several, into this thread's `scratch` first, so
+    /// their conversions run in parallel, then copied in. `Ok(false)`: inference has stopped.
+    fn push(
+        &self,
+        video: usize,
+        frame_index: u64,
+        scratch: &mut [f32],
+        convert: impl FnOnce(&mut [f32]) -> Result<InputTransform, DecodeError>,
+    ) -> Result<bool, DecodeError> {
+        enum Conversion<F> {
+            Done(InputTransform),
+            InBatch(F),
+        }
+        let conversion = if self.decoders > 1 { Conversion::Done(convert(scratch)?) } else { Conversion::InBatch(convert) };
         let mut pending = self.pending.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
         let batch = match &mut *pending {
             Some(batch) => batch,
             None => {
                 let clock = Instant::now();
-                let Ok(mut tensor) = self.free.recv() else { return false };
+                let Ok(mut tensor) = self.free.recv() else { return Ok(false) };
                 Counters::add(&self.counters.decode_blocked_ns, clock.elapsed());
                 tensor.clear();
                 pending.insert(Batch { items: Vec::with_capacity(self.batch_size), tensor })
             }
         };
-        batch.tensor.extend_from_slice(image);
-        batch.items.push(item);
+        let start = batch.tensor.len();
+        let transform = match conversion {
+            Conversion::Done(transform) => {
+                batch.tensor.extend_from_slice(scratch);
+                transform
+            }
+            Conversion::InBatch(convert) => {
+                batch.tensor.resize(start + scratch.len(), 0.0);
+                convert(&mut batch.tensor[start..]).inspect_err(|_| batch.tensor.truncate(start))?
+            }
+        };
+        batch.items.push(Item { video, frame_index, transform });
         if batch.items.len() < self.batch_size {
-            return true;
+            return Ok(true);
         }
         let clock = Instant::now();
         let sent = pending.take().is_some_and(|full| self.batches.send(full).is_ok());
         Counters::add(&self.counters.decode_blocked_ns, clock.elapsed());
-        sent
+        Ok(sent)
     }
 
     /// Sends the partly filled batch, if any.
@@ -402,8 +429,8 @@ impl Assembler<'_> {
     }
 }
 
-/// One decode thread's work on one video: opens it, converts every `frame_stride`-th frame into
-/// `image` and hands it to the assembler. Returns how the video ended, or `None` when inference
+/// One decode thread's work on one video: opens it and hands every `frame_stride`-th frame to the
+/// assembler, to be converted into the batch (through `image` when several threads decode). Returns how the video ended, or `None` when inference
 /// stopped (there is nobody left to tell).
 fn decode_video(
     video: usize,
@@ -431,21 +458,26 @@ fn decode_video(
         if frame.index() % stride != 0 {
             return ControlFlow::Continue(());
         }
-        let clock = Instant::now();
-        let transform = match writer.write(&frame, image) {
-            Ok(transform) => transform,
+        let convert = |slot: &mut [f32]| {
+            let clock = Instant::now();
+            let transform = writer.write(&frame, slot);
+            preprocess += clock.elapsed();
+            transform
+        };
+        match assembler.push(video, frame.index(), image, convert) {
+            Ok(true) => {
+                frames_sent += 1;
+                ControlFlow::Continue(())
+            }
+            Ok(false) => {
+                stopped = true;
+                ControlFlow::Break(())
+            }
             Err(e) => {
                 failure = Some(e);
-                return ControlFlow::Break(());
+                ControlFlow::Break(())
             }
-        };
-        preprocess += clock.elapsed();
-        if !assembler.push(Item { video, frame_index: frame.index(), transform }, image) {
-            stopped = true;
-            return ControlFlow::Break(());
         }
-        frames_sent += 1;
-        ControlFlow::Continue(())
     });
     if stopped {
         return None;
