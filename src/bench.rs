@@ -76,6 +76,11 @@ pub struct BenchArgs {
     /// Print the results as Markdown table rows (for benches/RESULTS.md) on stdout.
     #[arg(long)]
     markdown: bool,
+    /// Measure everything this many times, interleaved (decode, inference, full pipeline, Python,
+    /// then again), and report each measurement's median run: on a shared machine rates move by
+    /// ±20 % from one minute to the next, and interleaving puts all of them in the same conditions.
+    #[arg(long, default_value_t = 1, value_parser = clap::value_parser!(u32).range(1..))]
+    repeat: u32,
     /// Draw frames per second against batch size, one line per measurement, into this SVG file.
     #[arg(long, value_name = "FILE.svg")]
     plot: Option<PathBuf>,
@@ -98,6 +103,8 @@ pub struct Measurement {
     pub latency_ms: Option<Latency>,
     /// Peak resident memory during the measurement, KiB (see `Report::peak_rss_scope`).
     pub peak_rss_kib: Option<u64>,
+    /// With `--repeat`: every run's fps, in run order (this measurement is the median one).
+    pub fps_runs: Vec<f64>,
 }
 
 /// Latency percentiles in milliseconds, and what one sample is.
@@ -191,6 +198,9 @@ pub struct Baseline {
     pub fps: f64,
     /// The Python process's peak resident memory, KiB.
     pub peak_rss_kib: u64,
+    /// With `--repeat`: every run's fps, in run order (this run is the median one).
+    #[serde(default)]
+    pub fps_runs: Vec<f64>,
 }
 
 /// The machine the numbers come from.
@@ -223,6 +233,8 @@ pub struct Report {
     pub frame_stride: u64,
     /// Detector sessions, each on its own inference thread (the inference ceiling uses them all).
     pub sessions: usize,
+    /// Interleaved runs of every measurement; each figure is its median run.
+    pub repeat: u32,
     /// `measurement` when each peak RSS is that measurement's own; `process` when the high-water
     /// mark could not be reset and each figure is the process's peak so far.
     pub peak_rss_scope: &'static str,
@@ -262,7 +274,22 @@ fn latency(per: &'static str, mut samples: Vec<Duration>) -> Option<Latency> {
 fn measurement(frames: u64, elapsed: Duration, latency_ms: Option<Latency>) -> Measurement {
     let seconds = elapsed.as_secs_f64();
     let fps = if seconds > 0.0 { frames as f64 / seconds } else { 0.0 };
-    Measurement { frames, seconds, fps, latency_ms, peak_rss_kib: peak_rss_kib() }
+    Measurement { frames, seconds, fps, latency_ms, peak_rss_kib: peak_rss_kib(), fps_runs: Vec::new() }
+}
+
+/// The run with the median fps (the lower middle one for an even count) and every run's fps in
+/// run order; `None` for no runs.
+fn median_run<T>(runs: Vec<T>, fps: impl Fn(&T) -> f64) -> Option<(T, Vec<f64>)> {
+    let all: Vec<f64> = runs.iter().map(&fps).collect();
+    let mut order: Vec<usize> = (0..runs.len()).collect();
+    order.sort_by(|&a, &b| all[a].total_cmp(&all[b]));
+    let middle = *order.get(order.len().checked_sub(1)? / 2)?;
+    runs.into_iter().nth(middle).map(|run| (run, all))
+}
+
+/// The median measurement, carrying every run's fps.
+fn median_measurement(runs: Vec<Measurement>) -> Option<Measurement> {
+    median_run(runs, |m| m.fps).map(|(m, fps_runs)| Measurement { fps_runs, ..m })
 }
 
 /// Decodes `video` and converts every `stride`-th frame into `writer`'s layout, one frame at a
@@ -456,54 +483,58 @@ pub fn run(args: BenchArgs) -> anyhow::Result<ExitCode> {
     };
     let model_name = args.detector.model_name();
     let mut measured_rss = true;
-    let mut decode = None;
+    let (mut decode_runs, mut python_runs) = (Vec::new(), Vec::new());
     let mut batches = Vec::new();
-    let mut ssd = true;
     let mut sessions = 0;
     for &batch_size in &batch_sizes {
         let detector_args = DetectorArgs { batch_size: Some(batch_size), ..args.detector.clone() };
         let (mut detectors, pipeline) = detector_args.load()?;
         sessions = detectors.len();
         let model = detectors.model();
-        ssd = matches!(model.output_layout(), OutputLayout::SsdBoxesScores { .. });
+        if args.baseline && !matches!(model.output_layout(), OutputLayout::SsdBoxesScores { .. }) {
+            bail!("--baseline: {BASELINE_SCRIPT} supports SSD boxes+scores models only, not {}", args.detector.model.display());
+        }
         if model.max_batch() != batch_size as usize {
             let reason = format!("the model's batch axis is fixed at {}", model.max_batch());
             eprintln!("batch {batch_size}: not applicable ({reason})");
             batches.push(BatchResult { batch_size, not_applicable: Some(reason), inference: None, full: None, ratios: None, flow: None });
             continue;
         }
-        if decode.is_none() {
-            eprintln!("decode ceiling …");
+        // The batch-independent figures are measured with the first batch size that applies.
+        let first_measured = decode_runs.is_empty();
+        let (mut inference_runs, mut full_runs) = (Vec::new(), Vec::new());
+        for round in 1..=args.repeat {
+            let of = if args.repeat > 1 { format!(" ({round} of {})", args.repeat) } else { String::new() };
+            if first_measured {
+                eprintln!("decode ceiling{of} …");
+                measured_rss &= reset_peak_rss();
+                decode_runs.push(decode_ceiling(&args.video, detectors.model(), pipeline)?);
+            }
+            eprintln!("batch {batch_size}: inference ceiling{of} …");
             measured_rss &= reset_peak_rss();
-            decode = Some(decode_ceiling(&args.video, model, pipeline)?);
+            inference_runs.push(inference_ceiling(&args.video, &mut detectors, pipeline, args.inference_frames as usize)?);
+            eprintln!("batch {batch_size}: full pipeline{of} …");
+            measured_rss &= reset_peak_rss();
+            full_runs.push(full_pipeline(&args.video, &mut detectors, pipeline, &model_name, &args.detector)?);
+            if first_measured && args.baseline {
+                eprintln!("Python baseline{of} …");
+                python_runs.push(python_baseline(&args)?);
+            }
         }
-        eprintln!("batch {batch_size}: inference ceiling …");
-        measured_rss &= reset_peak_rss();
-        let inference = inference_ceiling(&args.video, &mut detectors, pipeline, args.inference_frames as usize)?;
-        eprintln!("batch {batch_size}: full pipeline …");
-        measured_rss &= reset_peak_rss();
-        let (full, flow) = full_pipeline(&args.video, &mut detectors, pipeline, &model_name, &args.detector)?;
+        let full = median_run(full_runs, |(m, _)| m.fps).map(|((m, flow), fps_runs)| (Measurement { fps_runs, ..m }, flow));
         batches.push(BatchResult {
             batch_size,
             not_applicable: None,
-            inference: Some(inference),
-            full: Some(full),
+            inference: median_measurement(inference_runs),
             ratios: None,
-            flow: Some(flow),
+            flow: full.as_ref().map(|(_, flow)| flow.clone()),
+            full: full.map(|(m, _)| m),
         });
     }
-    let Some(decode) = decode else {
+    let Some(decode) = median_measurement(decode_runs) else {
         bail!("none of the batch sizes {batch_sizes:?} fits {}", args.detector.model.display());
     };
-    let baseline = if args.baseline {
-        if !ssd {
-            bail!("--baseline: {BASELINE_SCRIPT} supports SSD boxes+scores models only, not {}", args.detector.model.display());
-        }
-        eprintln!("Python baseline …");
-        Some(python_baseline(&args)?)
-    } else {
-        None
-    };
+    let baseline = median_run(python_runs, |b| b.fps).map(|(b, fps_runs)| Baseline { fps_runs, ..b });
     for result in &mut batches {
         if let (Some(inference), Some(full)) = (&result.inference, &result.full) {
             result.ratios = Some(Ratios {
@@ -521,6 +552,7 @@ pub fn run(args: BenchArgs) -> anyhow::Result<ExitCode> {
         threads: args.detector.threads,
         frame_stride: args.detector.frame_stride,
         sessions,
+        repeat: args.repeat,
         peak_rss_scope: if measured_rss { "measurement" } else { "process" },
         decode,
         batches,
@@ -567,6 +599,9 @@ fn human_table(r: &Report) -> String {
         r.machine.date,
         r.machine.commit.as_deref().unwrap_or("unknown"),
     );
+    if r.repeat > 1 {
+        text += &format!("each figure: the median of {} interleaved runs\n", r.repeat);
+    }
     text += &format!("peak RSS is per {} (MiB)\n\n", r.peak_rss_scope);
     text += &format!("{:<26} {:>6} {:>9} {:>8} {:>16} {:>9}\n", "measurement", "batch", "frames", "fps", "p50/p95 ms", "peak RSS");
     let mut line = |name: &str, batch: String, m: &Measurement, per: &str| {
@@ -650,4 +685,18 @@ fn markdown_rows(r: &Report) -> String {
         );
     }
     text
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_median_run_is_the_middle_one_by_fps_with_every_run_listed_in_order() {
+        let (run, all) = median_run(vec![3.0, 1.0, 2.0], |&f| f).unwrap();
+        assert_eq!((run, all), (2.0, vec![3.0, 1.0, 2.0]));
+        assert_eq!(median_run(vec![4.0, 1.0, 3.0, 2.0], |&f| f).unwrap().0, 2.0, "the lower middle of an even count");
+        assert_eq!(median_run(vec![5.0], |&f| f).unwrap().0, 5.0);
+        assert!(median_run(Vec::<f64>::new(), |&f| f).is_none());
+    }
 }

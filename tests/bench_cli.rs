@@ -39,6 +39,8 @@ fn bench_reports_three_measurements_and_consistent_ratios() {
         "1,4",
         "--inference-frames",
         "10",
+        "--repeat",
+        "2",
         "--markdown",
         "--out",
         out.to_str().unwrap(),
@@ -75,6 +77,13 @@ fn bench_reports_three_measurements_and_consistent_ratios() {
     assert!(close(number(&ratios["full_over_inference"], "ratio"), full / inference), "{ratios}");
     assert!(close(number(&ratios["full_over_decode"], "ratio"), full / decode), "{ratios}");
     assert_eq!(ratios["full_over_python"], Value::Null);
+
+    // --repeat 2: each figure is one of its two runs (the lower, for two), all runs listed.
+    for (m, what) in [(&report["decode"], "decode"), (&one["inference"], "inference"), (&one["full"], "full")] {
+        let runs: Vec<f64> = m["fps_runs"].as_array().unwrap().iter().map(|v| number(v, what)).collect();
+        assert_eq!(runs.len(), 2, "{what}: {m}");
+        assert_eq!(number(&m["fps"], what), runs.iter().copied().fold(f64::INFINITY, f64::min), "{what}: {m}");
+    }
 
     // The full pipeline's flow: which side waited, from its own shares.
     let flow = &one["flow"];
