@@ -8,57 +8,26 @@ use std::io::{BufWriter, Write};
 use std::time::Duration;
 
 use criterion::{BatchSize, Criterion, SamplingMode, Throughput, criterion_group, criterion_main};
-use prelabel_core::{BoxXyxy, Detection, FrameDetections};
-use prelabel_encord::{ClassMap, LabelRowBuilder, Ontology, VideoMeta};
+use prelabel_core::FrameDetections;
+use prelabel_encord::{ClassMap, LabelRowBuilder, Ontology};
 
-const FRAMES: u64 = 100_000;
-const BOXES_PER_FRAME: usize = 10;
-const CLASSES: [&str; 3] = ["person", "car", "Traffic Light"];
+#[path = "../crates/prelabel-encord/tests/long_video/mod.rs"]
+mod long_video;
+use long_video::{BOXES_PER_FRAME, FRAMES, frame_detections, new_builder, ontology_and_map};
 
-fn meta() -> VideoMeta {
-    VideoMeta {
-        label_hash: "5e1b3c1e-3b1a-8a4c-9d2e-0f6a7b8c9d0e".into(),
-        data_hash: "0d9a8b7c-6f5e-8d4c-b3a2-918070605040".into(),
-        data_title: "long.mp4".into(),
-        dataset_hash: "a1b2c3d4-e5f6-8a7b-8c9d-0e1f2a3b4c5d".into(),
-        dataset_title: "local".into(),
-        data_link: "long.mp4".into(),
-        mime_type: "video/mp4".into(),
-        width: 1920,
-        height: 1080,
-        fps: 25.0,
-        duration_secs: FRAMES as f64 / 25.0,
-    }
-}
-
-/// The detector's output for the whole video: every frame with [`BOXES_PER_FRAME`] boxes.
+/// The detector's output for the whole video.
 fn video_detections() -> Vec<FrameDetections> {
-    (0..FRAMES)
-        .map(|frame_index| FrameDetections {
-            frame_index,
-            detections: (0..BOXES_PER_FRAME)
-                .map(|i| {
-                    let x = (i * 150) as f32 + (frame_index % 100) as f32;
-                    Detection {
-                        class_index: i % CLASSES.len(),
-                        score: 0.4 + i as f32 * 0.05,
-                        bbox_in_frame_px: BoxXyxy::new(x, 200.0, x + 120.5, 480.25),
-                    }
-                })
-                .collect(),
-        })
-        .collect()
+    (0..FRAMES).map(frame_detections).collect()
 }
 
 fn build<'a>(ontology: &'a Ontology, map: &'a ClassMap, frames: &[FrameDetections]) -> LabelRowBuilder<'a> {
-    let mut builder = LabelRowBuilder::new(ontology, map, meta(), "ssdlite_mobilenet_v2_coco_300", "Thu, 02 Jan 2025 03:04:05 UTC".into());
+    let mut builder = new_builder(ontology, map);
     frames.iter().for_each(|frame| builder.add_frame(frame));
     builder
 }
 
 fn label_row(c: &mut Criterion) {
-    let ontology = Ontology::from_class_names(&CLASSES);
-    let map = ClassMap::new(&ontology, &CLASSES, &[]).expect("every class is in the ontology");
+    let (ontology, map) = ontology_and_map();
     let frames = video_detections();
     let objects = FRAMES * BOXES_PER_FRAME as u64;
     let built = build(&ontology, &map, &frames);

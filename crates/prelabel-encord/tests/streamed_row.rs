@@ -8,8 +8,10 @@
 use std::alloc::{GlobalAlloc, Layout, System};
 use std::sync::atomic::{AtomicUsize, Ordering};
 
-use prelabel_core::{BoxXyxy, Detection, FrameDetections};
-use prelabel_encord::{ClassMap, LabelRowBuilder, Ontology, VideoMeta};
+mod long_video;
+
+use long_video::{BOXES_PER_FRAME, FRAMES, frame_detections, new_builder, ontology_and_map};
+use prelabel_encord::{ClassMap, LabelRowBuilder, Ontology};
 
 /// The system allocator, counting the bytes currently allocated.
 struct CountingAllocator;
@@ -38,8 +40,6 @@ unsafe impl GlobalAlloc for CountingAllocator {
 #[global_allocator]
 static ALLOCATOR: CountingAllocator = CountingAllocator;
 
-const FRAMES: u64 = 100_000;
-const BOXES_PER_FRAME: usize = 10;
 /// The most the resident high-water mark may grow while the row is written.
 const MAX_WRITE_GROWTH_BYTES: u64 = 32 << 20;
 const MIB: f64 = (1 << 20) as f64;
@@ -61,34 +61,10 @@ fn reset_high_water_mark() -> bool {
     std::fs::write("/proc/self/clear_refs", "5").is_ok()
 }
 
-fn meta() -> VideoMeta {
-    VideoMeta {
-        label_hash: "5e1b3c1e-3b1a-8a4c-9d2e-0f6a7b8c9d0e".into(),
-        data_hash: "0d9a8b7c-6f5e-8d4c-b3a2-918070605040".into(),
-        data_title: "long.mp4".into(),
-        dataset_hash: "a1b2c3d4-e5f6-8a7b-8c9d-0e1f2a3b4c5d".into(),
-        dataset_title: "local".into(),
-        data_link: "long.mp4".into(),
-        mime_type: "video/mp4".into(),
-        width: 1920,
-        height: 1080,
-        fps: 25.0,
-        duration_secs: FRAMES as f64 / 25.0,
-    }
-}
-
-/// A builder holding `frames` frames of [`BOXES_PER_FRAME`] detections each.
+/// A builder holding the first `frames` frames of the long video.
 fn build<'a>(ontology: &'a Ontology, map: &'a ClassMap, frames: u64) -> LabelRowBuilder<'a> {
-    let mut builder = LabelRowBuilder::new(ontology, map, meta(), "ssdlite_mobilenet_v2_coco_300", "Thu, 02 Jan 2025 03:04:05 UTC".into());
-    for frame_index in 0..frames {
-        let detections = (0..BOXES_PER_FRAME)
-            .map(|i| {
-                let x = (i * 150) as f32 + (frame_index % 100) as f32;
-                Detection { class_index: i % 3, score: 0.3 + i as f32 * 0.061, bbox_in_frame_px: BoxXyxy::new(x, 200.0, x + 120.5, 480.25) }
-            })
-            .collect();
-        builder.add_frame(&FrameDetections { frame_index, detections });
-    }
+    let mut builder = new_builder(ontology, map);
+    (0..frames).for_each(|frame_index| builder.add_frame(&frame_detections(frame_index)));
     builder
 }
 
@@ -98,8 +74,7 @@ fn a_million_object_row_is_streamed_to_a_file_without_a_second_copy_in_memory() 
         eprintln!("SKIPPED: /proc/self/clear_refs is not writable here, so the resident high-water mark cannot be reset and nothing was measured");
         return;
     }
-    let ontology = Ontology::from_class_names(&["person", "car", "Traffic Light"]);
-    let map = ClassMap::new(&ontology, &["person", "car", "Traffic Light"], &[]).unwrap();
+    let (ontology, map) = ontology_and_map();
 
     let (rss_before, heap_before) = (status_bytes("VmRSS"), LIVE_HEAP_BYTES.load(Ordering::Relaxed));
     let builder = build(&ontology, &map, FRAMES);
