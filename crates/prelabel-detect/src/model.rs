@@ -384,15 +384,30 @@ pub fn ssd_candidates(
 /// # Panics
 /// When `head` is shorter than `rows × anchors`.
 pub fn yolo_raw_head_candidates(head: &[f32], rows: usize, anchors: usize, score_threshold: f32) -> Vec<Candidate> {
-    let row = |r: usize, a: usize| head[r * anchors + a];
+    let row = |r: usize| &head[r * anchors..(r + 1) * anchors];
+    if rows <= 4 {
+        return Vec::new();
+    }
+    // Each anchor's best class, scanning the class rows in memory order (a column-wise scan
+    // strides by `anchors` floats on every read); the same choice as `best_class`, the first
+    // highest score.
+    let mut best_score = row(4).to_vec();
+    let mut best_class = vec![0u32; anchors];
+    for class_index in 1..rows - 4 {
+        // Branch-free, so the loop vectorises.
+        let class_index = class_index as u32;
+        for ((best, class), &score) in best_score.iter_mut().zip(&mut best_class).zip(row(4 + class_index as usize)) {
+            let better = !(*best >= score);
+            *best = if better { score } else { *best };
+            *class = if better { class_index } else { *class };
+        }
+    }
     (0..anchors)
-        .filter_map(|a| {
-            let (class_index, score) = best_class((4..rows).map(|r| row(r, a)))?;
-            (score >= score_threshold).then(|| Candidate {
-                class_index,
-                score,
-                bbox_in_input_px: BoxXyxy::from_centre(row(0, a), row(1, a), row(2, a), row(3, a)),
-            })
+        .filter(|&a| best_score[a] >= score_threshold)
+        .map(|a| Candidate {
+            class_index: best_class[a] as usize,
+            score: best_score[a],
+            bbox_in_input_px: BoxXyxy::from_centre(row(0)[a], row(1)[a], row(2)[a], row(3)[a]),
         })
         .collect()
 }
@@ -471,5 +486,29 @@ mod tests {
                 Candidate { class_index: 1, score: 0.7, bbox_in_input_px: BoxXyxy::new(45.0, 50.0, 55.0, 70.0) },
             ]
         );
+    }
+
+    #[test]
+    fn yolo_row_order_scan_picks_what_a_per_anchor_best_class_picks() {
+        // Pseudo-random scores on a coarse grid (so ties happen), a NaN, 4 box rows, 7 classes.
+        let (rows, anchors) = (11, 257);
+        let mut state = 12345u32;
+        let mut head: Vec<f32> = (0..rows * anchors)
+            .map(|_| {
+                state = state.wrapping_mul(1_664_525).wrapping_add(1_013_904_223);
+                (state >> 28) as f32 / 16.0
+            })
+            .collect();
+        head[5 * anchors + 3] = f32::NAN;
+        let got = yolo_raw_head_candidates(&head, rows, anchors, 0.5);
+        let expected: Vec<Candidate> = (0..anchors)
+            .filter_map(|a| {
+                let (class_index, score) = best_class((4..rows).map(|r| head[r * anchors + a]))?;
+                let at = |r: usize| head[r * anchors + a];
+                (score >= 0.5).then(|| Candidate { class_index, score, bbox_in_input_px: BoxXyxy::from_centre(at(0), at(1), at(2), at(3)) })
+            })
+            .collect();
+        assert!(!expected.is_empty());
+        assert_eq!(got, expected);
     }
 }
