@@ -128,7 +128,8 @@ fn labels_every_task_keeps_human_boxes_and_reruns_without_duplicates() {
     let human_now = &objects(&first_rows[0])[&(3, "HumanBx1".to_owned())];
     assert_eq!(human_now, &human_object, "the person's box is unchanged");
     // The server filled in who made the pre-labels.
-    assert!(prelabels(&first_rows[1]).keys().all(|k| objects(&first_rows[1])[k]["createdBy"] == "agent@example.com"));
+    let video_1_objects = objects(&first_rows[1]);
+    assert!(prelabels(&first_rows[1]).keys().all(|k| video_1_objects[k]["createdBy"] == "agent@example.com"));
 
     // Rerun on the same tasks, moved back to the agent stage: same objects, not twice as many.
     api.move_tasks(ids::PROJECT, ids::ANNOTATE_STAGE, &all.iter().cloned().collect::<Vec<_>>(), ids::AGENT_STAGE).unwrap();
