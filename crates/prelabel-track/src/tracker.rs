@@ -182,10 +182,17 @@ impl LiveTrack {
     }
 
     /// The finished track, if it was ever confirmed.
-    fn into_track(self) -> Option<Track> {
+    /// The finished track, if it was ever confirmed; `last_frame` is the video's last frame, when
+    /// known.
+    fn into_track(self, last_frame: Option<u64>) -> Option<Track> {
         // Frames between its last detection and the step that first missed it went unobserved;
-        // with no such step (the last frames given), nothing is known past its last detection.
-        let unobserved_frames_after = self.first_step_missed.map_or(0, |missed| missed - self.last_matched_frame - 1);
+        // with no such step it was seen on the last step, and the frames after it up to the
+        // video's end (when known) went unobserved.
+        let unobserved_frames_after = match (self.first_step_missed, last_frame) {
+            (Some(missed), _) => missed - self.last_matched_frame - 1,
+            (None, Some(last)) => last.saturating_sub(self.last_matched_frame),
+            (None, None) => 0,
+        };
         self.id.map(|id| Track {
             id,
             class_index: self.class_index,
@@ -278,7 +285,7 @@ impl Tracker {
             .into_iter()
             .partition(|t| t.id.is_none() || frame_index - t.last_matched_frame <= config.max_missed_frames);
         self.live = live;
-        self.ended.extend(expired.into_iter().filter_map(LiveTrack::into_track));
+        self.ended.extend(expired.into_iter().filter_map(|track| track.into_track(None)));
 
         for track in &mut self.live {
             track.filter.predict_to(frame_index);
@@ -368,8 +375,19 @@ impl Tracker {
 
     /// Every confirmed track, ended or not, by id. Tracks still tentative are dropped.
     pub fn finish(self) -> Vec<Track> {
+        self.finish_with(None)
+    }
+
+    /// [`finish`](Self::finish) for a video of `frame_count` frames: a track still seen on the
+    /// detector's last step may have gone on, unseen, over the frames after it that the detector
+    /// skipped, which its [`Track::unobserved_frames_after`] then counts.
+    pub fn finish_video(self, frame_count: u64) -> Vec<Track> {
+        self.finish_with(frame_count.checked_sub(1))
+    }
+
+    fn finish_with(self, last_frame: Option<u64>) -> Vec<Track> {
         let mut tracks = self.ended;
-        tracks.extend(self.live.into_iter().filter_map(LiveTrack::into_track));
+        tracks.extend(self.live.into_iter().filter_map(|track| track.into_track(last_frame)));
         tracks.sort_by_key(|t| t.id);
         tracks
     }
@@ -601,6 +619,10 @@ mod tests {
         // A miss then a match again: only the frames after the last match count.
         let back = [seen(0), seen(3), seen(6), empty(9), seen(12), seen(15), empty(20)];
         assert_eq!(run(TrackerConfig::default(), &back).iter().map(ends).collect::<Vec<_>>(), vec![(0, 4)]);
+        // A video of 17 frames: the detector's last step was frame 15, so 16 went unobserved.
+        let mut tracker = Tracker::new(TrackerConfig::default());
+        frames[..6].iter().for_each(|f| tracker.update(f).unwrap());
+        assert_eq!(tracker.finish_video(17).iter().map(ends).collect::<Vec<_>>(), vec![(2, 1)]);
         // On every frame, nothing was skipped.
         let every: Vec<FrameDetections> =
             (0..12).map(|i| if (3..9).contains(&i) { seen(i) } else { empty(i) }).collect();
