@@ -138,9 +138,7 @@ fn yolo_head() -> Vec<f32> {
 
 fn postprocess(c: &mut Criterion) {
     let (ssd_boxes, ssd_scores) = ssd_head();
-    let ssd_decode = || {
-        ssd_candidates(&ssd_boxes, &ssd_scores, SSD_ANCHORS, SSD_CLASSES, (SSD_INPUT_PX, SSD_INPUT_PX), SCORE_THRESHOLD)
-    };
+    let ssd_decode = || ssd_candidates(&ssd_boxes, &ssd_scores, SSD_ANCHORS, SSD_CLASSES, (SSD_INPUT_PX, SSD_INPUT_PX), SCORE_THRESHOLD);
     let yolo = yolo_head();
     let yolo_decode = || yolo_raw_head_candidates(&yolo, YOLO_ROWS, YOLO_ANCHORS, SCORE_THRESHOLD);
     for (name, candidates) in [("ssd", ssd_decode()), ("yolo", yolo_decode())] {

@@ -11,13 +11,8 @@ use prelabel_decode::{OwnedFrame, TensorWriter, VideoSource};
 
 /// The bundled SSD (`models/ssdlite_mobilenet_v2_coco_300.onnx`): NHWC 300×300, RGB 0..255, plain
 /// resize, as `prelabel_detect::Detector` recognises it.
-const SSD_LAYOUT: InputLayout = InputLayout {
-    width: 300,
-    height: 300,
-    channel_order: ChannelOrder::Nhwc,
-    pixel_range: PixelRange::Byte,
-    resize: ResizeMode::Stretch,
-};
+const SSD_LAYOUT: InputLayout =
+    InputLayout { width: 300, height: 300, channel_order: ChannelOrder::Nhwc, pixel_range: PixelRange::Byte, resize: ResizeMode::Stretch };
 
 /// An Ultralytics YOLO at 640: NCHW, RGB 0..1, letterboxed with 114/255.
 const YOLO_LAYOUT: InputLayout = InputLayout {

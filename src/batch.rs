@@ -75,8 +75,7 @@ struct BadLine {
 
 /// Runs `prelabel batch`.
 pub fn run(args: BatchArgs) -> anyhow::Result<ExitCode> {
-    std::fs::create_dir_all(&args.out_dir)
-        .map_err(|cause| prelabel_encord::WriteError { path: args.out_dir.clone(), cause })?;
+    std::fs::create_dir_all(&args.out_dir).map_err(|cause| prelabel_encord::WriteError { path: args.out_dir.clone(), cause })?;
     let (entries, line_errors) = read_manifest(&args.manifest)?;
     for ManifestLineError { line, reason } in &line_errors {
         eprintln!("warning: {}:{line}: skipped: {reason}", args.manifest.display());

@@ -414,10 +414,8 @@ fn python_baseline(args: &BenchArgs) -> anyhow::Result<Baseline> {
             bail!("{script} not found: run `prelabel bench --baseline` from the repository root");
         }
     }
-    let setup = Command::new(BASELINE_SETUP)
-        .stderr(Stdio::inherit())
-        .output()
-        .with_context(|| format!("{BASELINE_SETUP}: cannot run it"))?;
+    let setup =
+        Command::new(BASELINE_SETUP).stderr(Stdio::inherit()).output().with_context(|| format!("{BASELINE_SETUP}: cannot run it"))?;
     if !setup.status.success() {
         bail!("{BASELINE_SETUP} failed ({}); run it by hand to see why", setup.status);
     }
@@ -450,19 +448,14 @@ fn command_output(program: &str, args: &[&str]) -> Option<String> {
 }
 
 fn machine() -> Machine {
-    let cpu_model = std::fs::read_to_string("/proc/cpuinfo")
-        .ok()
-        .and_then(|c| c.lines().find_map(|l| l.strip_prefix("model name").and_then(|r| r.split_once(':')).map(|(_, m)| m.trim().to_owned())));
+    let cpu_model = std::fs::read_to_string("/proc/cpuinfo").ok().and_then(|c| {
+        c.lines().find_map(|l| l.strip_prefix("model name").and_then(|r| r.split_once(':')).map(|(_, m)| m.trim().to_owned()))
+    });
     let commit = command_output("git", &["rev-parse", "HEAD"]).map(|head| {
         let dirty = command_output("git", &["status", "--porcelain", "--untracked-files=no"]).is_some_and(|s| !s.is_empty());
         if dirty { format!("{head}-dirty") } else { head }
     });
-    Machine {
-        cores: std::thread::available_parallelism().map_or(1, usize::from),
-        cpu_model,
-        date: encord_timestamp_now(),
-        commit,
-    }
+    Machine { cores: std::thread::available_parallelism().map_or(1, usize::from), cpu_model, date: encord_timestamp_now(), commit }
 }
 
 fn ratio(a: f64, b: f64) -> f64 {
@@ -605,7 +598,13 @@ fn human_table(r: &Report) -> String {
     text += &format!("peak RSS is per {} (MiB)\n\n", r.peak_rss_scope);
     text += &format!("{:<26} {:>6} {:>9} {:>8} {:>16} {:>9}\n", "measurement", "batch", "frames", "fps", "p50/p95 ms", "peak RSS");
     let mut line = |name: &str, batch: String, m: &Measurement, per: &str| {
-        text += &format!("{name:<26} {batch:>6} {:>9} {:>8.1} {:>16} {:>9}\n", m.frames, m.fps, format!("{} {per}", latency_text(m)), mib(m.peak_rss_kib));
+        text += &format!(
+            "{name:<26} {batch:>6} {:>9} {:>8.1} {:>16} {:>9}\n",
+            m.frames,
+            m.fps,
+            format!("{} {per}", latency_text(m)),
+            mib(m.peak_rss_kib)
+        );
     };
     line("decode ceiling", "-".into(), &r.decode, "");
     for b in &r.batches {
@@ -615,7 +614,8 @@ fn human_table(r: &Report) -> String {
         }
     }
     if let Some(p) = &r.baseline {
-        text += &format!("{:<26} {:>6} {:>9} {:>8.1} {:>16} {:>9}\n", "Python baseline", "1", p.frames, p.fps, "", mib(Some(p.peak_rss_kib)));
+        text +=
+            &format!("{:<26} {:>6} {:>9} {:>8.1} {:>16} {:>9}\n", "Python baseline", "1", p.frames, p.fps, "", mib(Some(p.peak_rss_kib)));
     }
     text += "\n";
     for b in &r.batches {

@@ -168,10 +168,22 @@ pub fn run(detector_args: &DetectorArgs, video: &Path, frame: u64, out: Option<&
     for (i, c) in report.calls.iter().enumerate() {
         eprintln!(
             "call {}: {:.0} ms request to saved row (fetch {:.0}, download {:.0}, seek+decode {:.0} over {} frames from keyframe {}, infer {:.0}, merge+save {:.0}): {}",
-            i + 1, c.total_ms, c.fetch_ms, c.download_ms, c.decode_ms, c.frames_decoded, c.decode_start, c.infer_ms, c.save_ms, c.message
+            i + 1,
+            c.total_ms,
+            c.fetch_ms,
+            c.download_ms,
+            c.decode_ms,
+            c.frames_decoded,
+            c.decode_start,
+            c.infer_ms,
+            c.save_ms,
+            c.message
         );
     }
-    eprintln!("decoding from frame 0 to frame {frame}: {:.0} ms over {} frames", report.decode_from_zero_ms, report.decode_from_zero_frames);
+    eprintln!(
+        "decoding from frame 0 to frame {frame}: {:.0} ms over {} frames",
+        report.decode_from_zero_ms, report.decode_from_zero_frames
+    );
     if let Some(path) = out {
         write_json_atomically(path, &report)?;
     }

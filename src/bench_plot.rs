@@ -21,7 +21,8 @@ struct Series {
 /// The SVG text of the report's plot. Ceilings that do not depend on the batch size (decode,
 /// the Python baseline) are dashed horizontal lines across the measured batch sizes.
 pub fn svg(report: &Report) -> String {
-    let measured: Vec<_> = report.batches.iter().filter_map(|b| Some((f64::from(b.batch_size), b.inference.as_ref()?, b.full.as_ref()?))).collect();
+    let measured: Vec<_> =
+        report.batches.iter().filter_map(|b| Some((f64::from(b.batch_size), b.inference.as_ref()?, b.full.as_ref()?))).collect();
     let batch_sizes: Vec<f64> = measured.iter().map(|(b, _, _)| *b).collect();
     let (first, last) = (batch_sizes.first().copied().unwrap_or(1.0), batch_sizes.last().copied().unwrap_or(1.0));
     // The batch-size axis is log2 and reaches half a doubling beyond the sizes measured, so a
@@ -36,7 +37,12 @@ pub fn svg(report: &Report) -> String {
             points: measured.iter().map(|(b, i, _)| (*b, i.fps)).collect(),
             dashed: false,
         },
-        Series { name: "full pipeline".into(), colour: "#dc2626", points: measured.iter().map(|(b, _, f)| (*b, f.fps)).collect(), dashed: false },
+        Series {
+            name: "full pipeline".into(),
+            colour: "#dc2626",
+            points: measured.iter().map(|(b, _, f)| (*b, f.fps)).collect(),
+            dashed: false,
+        },
     ];
     if let Some(python) = &report.baseline {
         series.push(Series { name: "Python baseline".into(), colour: "#d97706", points: flat(python.fps), dashed: true });
@@ -65,12 +71,7 @@ pub fn svg(report: &Report) -> String {
     let _ = writeln!(svg, "<text x=\"{left}\" y=\"20\" font-size=\"14\" font-weight=\"bold\">{}</text>", escape(&title));
     let _ = writeln!(svg, "<text x=\"{left}\" y=\"38\" fill=\"#4b5563\">{}</text>", escape(&subtitle));
     // Axes, grid and ticks.
-    let _ = writeln!(
-        svg,
-        "<path d=\"M{left},{top} V{} H{}\" stroke=\"black\" fill=\"none\"/>",
-        top + plot_h,
-        left + plot_w
-    );
+    let _ = writeln!(svg, "<path d=\"M{left},{top} V{} H{}\" stroke=\"black\" fill=\"none\"/>", top + plot_h, left + plot_w);
     for i in 0..=4 {
         let fps = y_max * f64::from(i) / 4.0;
         let y = y_of(fps);
@@ -99,7 +100,8 @@ pub fn svg(report: &Report) -> String {
         }
         let y = top + 10.0 + 22.0 * k as f64;
         let x = left + plot_w + 16.0;
-        let _ = writeln!(svg, "<line x1=\"{x}\" y1=\"{y}\" x2=\"{}\" y2=\"{y}\" stroke=\"{}\" stroke-width=\"2\"{dash}/>", x + 24.0, s.colour);
+        let _ =
+            writeln!(svg, "<line x1=\"{x}\" y1=\"{y}\" x2=\"{}\" y2=\"{y}\" stroke=\"{}\" stroke-width=\"2\"{dash}/>", x + 24.0, s.colour);
         let _ = writeln!(svg, "<text x=\"{}\" y=\"{}\">{}</text>", x + 30.0, y + 4.0, escape(&s.name));
     }
     svg.push_str("</svg>\n");

@@ -92,12 +92,29 @@ mod tests {
     fn entries_become_flags_before_the_command_line_ones() {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("prelabel.toml");
-        std::fs::write(&path, "stage = \"Agent\"\nalias = [\"person=Pedestrian\", \"car=Vehicle\"]\nonce = true\nverbose = false\npoll_interval_secs = 5\n").unwrap();
+        std::fs::write(
+            &path,
+            "stage = \"Agent\"\nalias = [\"person=Pedestrian\", \"car=Vehicle\"]\nonce = true\nverbose = false\npoll_interval_secs = 5\n",
+        )
+        .unwrap();
         let expanded = expand(args(&["prelabel", "worker", "--config", path.to_str().unwrap(), "--stage", "Other"])).unwrap();
         assert_eq!(
             expanded,
-            args(&["prelabel", "worker", "--alias", "person=Pedestrian", "--alias", "car=Vehicle", "--once", "--poll-interval-secs", "5",
-                "--stage", "Agent", "--stage", "Other"])
+            args(&[
+                "prelabel",
+                "worker",
+                "--alias",
+                "person=Pedestrian",
+                "--alias",
+                "car=Vehicle",
+                "--once",
+                "--poll-interval-secs",
+                "5",
+                "--stage",
+                "Agent",
+                "--stage",
+                "Other"
+            ])
         );
     }
 

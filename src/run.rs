@@ -79,31 +79,19 @@ pub fn run(args: RunArgs) -> anyhow::Result<ExitCode> {
     let (ontology, class_map) = args.detector.ontology_for(args.ontology.as_deref(), &class_names)?;
 
     let progress = progress_bar(args.quiet || args.json_summary);
-    let detections = detect_video(
-        &args.video,
-        &mut detectors,
-        pipeline,
-        |p: Progress| {
-            if let Some(total) = p.frames_total {
-                progress.set_length(total.max(p.frames_done));
-            }
-            progress.set_position(p.frames_done);
-        },
-    )?;
+    let detections = detect_video(&args.video, &mut detectors, pipeline, |p: Progress| {
+        if let Some(total) = p.frames_total {
+            progress.set_length(total.max(p.frames_done));
+        }
+        progress.set_position(p.frames_done);
+    })?;
     progress.finish_and_clear();
 
     let label_clock = Instant::now();
     let meta = video_meta_for_file(&args.video, &detections.info, detections.report.frames_decoded, args.data_hash.as_deref());
     let tracking = args.track.then(|| args.tracking.options());
-    let labelled = build_label_row(
-        &ontology,
-        &class_map,
-        class_names.len(),
-        meta,
-        &args.detector.model_name(),
-        &detections,
-        tracking.as_ref(),
-    )?;
+    let labelled =
+        build_label_row(&ontology, &class_map, class_names.len(), meta, &args.detector.model_name(), &detections, tracking.as_ref())?;
     let (row, per_class, tracks) = (labelled.row, labelled.detections_per_class, labelled.tracks);
     let label_time = label_clock.elapsed();
 

@@ -25,15 +25,63 @@ fn test_pki(dir: &Path) -> (PathBuf, PathBuf, PathBuf) {
         let out = Command::new("openssl").args(args).current_dir(dir).output().expect("openssl CLI");
         assert!(out.status.success(), "openssl {args:?}: {}", String::from_utf8_lossy(&out.stderr));
     };
-    openssl(&["req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256", "-nodes", "-keyout", "ca.key", "-out", "ca.pem",
-        "-days", "2", "-subj", "/CN=prelabel test CA", "-addext", "basicConstraints=critical,CA:TRUE", "-addext", "keyUsage=critical,keyCertSign,cRLSign"]);
-    openssl(&["req", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256", "-nodes", "-keyout", "leaf.key", "-out", "leaf.csr", "-subj", "/CN=localhost"]);
+    openssl(&[
+        "req",
+        "-x509",
+        "-newkey",
+        "ec",
+        "-pkeyopt",
+        "ec_paramgen_curve:P-256",
+        "-nodes",
+        "-keyout",
+        "ca.key",
+        "-out",
+        "ca.pem",
+        "-days",
+        "2",
+        "-subj",
+        "/CN=prelabel test CA",
+        "-addext",
+        "basicConstraints=critical,CA:TRUE",
+        "-addext",
+        "keyUsage=critical,keyCertSign,cRLSign",
+    ]);
+    openssl(&[
+        "req",
+        "-newkey",
+        "ec",
+        "-pkeyopt",
+        "ec_paramgen_curve:P-256",
+        "-nodes",
+        "-keyout",
+        "leaf.key",
+        "-out",
+        "leaf.csr",
+        "-subj",
+        "/CN=localhost",
+    ]);
     std::fs::write(
         p("leaf.ext"),
         "subjectAltName=IP:127.0.0.1,DNS:localhost\nbasicConstraints=CA:FALSE\nkeyUsage=critical,digitalSignature\nextendedKeyUsage=serverAuth\n",
     )
     .unwrap();
-    openssl(&["x509", "-req", "-in", "leaf.csr", "-CA", "ca.pem", "-CAkey", "ca.key", "-CAcreateserial", "-out", "leaf.pem", "-days", "2", "-extfile", "leaf.ext"]);
+    openssl(&[
+        "x509",
+        "-req",
+        "-in",
+        "leaf.csr",
+        "-CA",
+        "ca.pem",
+        "-CAkey",
+        "ca.key",
+        "-CAcreateserial",
+        "-out",
+        "leaf.pem",
+        "-days",
+        "2",
+        "-extfile",
+        "leaf.ext",
+    ]);
     (p("ca.pem"), p("leaf.pem"), p("leaf.key"))
 }
 
@@ -87,13 +135,8 @@ impl Drop for Agent {
 fn https(ca: &Path) -> reqwest::blocking::Client {
     let _ = rustls::crypto::ring::default_provider().install_default();
     let ca = reqwest::Certificate::from_pem(&std::fs::read(ca).unwrap()).unwrap();
-    reqwest::blocking::Client::builder()
-        .add_root_certificate(ca)
-        .timeout(std::time::Duration::from_secs(120))
-        .build()
-        .unwrap()
+    reqwest::blocking::Client::builder().add_root_certificate(ca).timeout(std::time::Duration::from_secs(120)).build().unwrap()
 }
-
 
 struct Setup {
     dir: tempfile::TempDir,
@@ -122,8 +165,6 @@ fn api(setup: &Setup) -> EncordClient {
     let key = SigningKey::from_openssh(&std::fs::read_to_string(&setup.key).unwrap()).unwrap();
     EncordClient::new(&setup.server.base, key, RetryPolicy::default()).unwrap()
 }
-
-
 
 /// The last keyframe at or before `frame` in `video`, from ffprobe's packet flags.
 fn keyframe_before(video: &Path, frame: u64) -> u64 {
@@ -172,8 +213,21 @@ fn labels_frame_400_over_https_by_seeking_keeps_the_persons_box_and_does_not_dup
     let saved = objects(&row);
     let offline_path = setup.dir.path().join("offline.json");
     let model = ssd_model();
-    prelabel_ok(&["run", data("vtest.avi").to_str().unwrap(), "--model", model.to_str().unwrap(), "--frame-stride", "400",
-        "--data-hash", &ids::data_hash(0), "--out", offline_path.to_str().unwrap(), "--quiet", "--threads", "2"]);
+    prelabel_ok(&[
+        "run",
+        data("vtest.avi").to_str().unwrap(),
+        "--model",
+        model.to_str().unwrap(),
+        "--frame-stride",
+        "400",
+        "--data-hash",
+        &ids::data_hash(0),
+        "--out",
+        offline_path.to_str().unwrap(),
+        "--quiet",
+        "--threads",
+        "2",
+    ]);
     let offline = objects(&serde_json::from_slice(&std::fs::read(&offline_path).unwrap()).unwrap());
     let summary = |map: &BTreeMap<(u64, String), Value>| -> Vec<(String, Value, Value, Value)> {
         map.iter()
@@ -245,7 +299,10 @@ fn answers_the_connectivity_test_cors_and_bad_requests_as_encord_expects() {
     assert_eq!(evil_post.status(), 403);
     // The connectivity test from the editor itself carries the allow-origin header.
     let from_app = client.post(&url).header("Origin", "https://app.us.encord.com").header("X-Encord-Editor-Agent", "1").send().unwrap();
-    assert_eq!((from_app.status().as_u16(), from_app.headers()["access-control-allow-origin"].to_str().unwrap()), (200, "https://app.us.encord.com"));
+    assert_eq!(
+        (from_app.status().as_u16(), from_app.headers()["access-control-allow-origin"].to_str().unwrap()),
+        (200, "https://app.us.encord.com")
+    );
 
     // Malformed bodies: 400 with a message.
     let (status, text) = message(client.post(&url).header("Content-Type", "application/json").body("{not json").send().unwrap());
@@ -254,7 +311,8 @@ fn answers_the_connectivity_test_cors_and_bad_requests_as_encord_expects() {
     assert_eq!(status, 400, "{text}");
     let (status, text) = message(post(&client, &agent.base, &json!({"projectHash": "../../x", "dataHash": ids::data_hash(0), "frame": 3})));
     assert_eq!(status, 400, "{text}");
-    let (status, text) = message(post(&client, &agent.base, &json!({"projectHash": ids::PROJECT, "dataHash": ids::data_hash(0), "frame": -1})));
+    let (status, text) =
+        message(post(&client, &agent.base, &json!({"projectHash": ids::PROJECT, "dataHash": ids::data_hash(0), "frame": -1})));
     assert_eq!(status, 400, "{text}");
     // A frame past the end.
     let (status, text) = message(post(&client, &agent.base, &editor_payload(&ids::data_hash(0), 5000)));
@@ -282,8 +340,14 @@ fn answers_the_connectivity_test_cors_and_bad_requests_as_encord_expects() {
 #[test]
 fn from_frame_scope_tracks_on_from_the_frame_and_reruns_without_duplicates() {
     let setup = setup();
-    let agent = Agent::start(&setup.server, &setup.key, &setup.cert, &setup.cert_key, setup.dir.path(),
-        &["--scope", "from-frame", "--max-frames", "40", "--frame-stride", "2"]);
+    let agent = Agent::start(
+        &setup.server,
+        &setup.key,
+        &setup.cert,
+        &setup.cert_key,
+        setup.dir.path(),
+        &["--scope", "from-frame", "--max-frames", "40", "--frame-stride", "2"],
+    );
     let client = https(&setup.ca);
     let response = post(&client, &agent.base, &editor_payload(&ids::data_hash(0), FRAME));
     let decoded: u64 = response.headers()["x-prelabel-decoded-frames"].to_str().unwrap().parse().unwrap();

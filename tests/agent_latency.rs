@@ -17,11 +17,28 @@ use support::*;
 fn single_frame_latency_in_the_middle_of_a_1080p_clip() {
     let dir = tempfile::tempdir().unwrap();
     let clip = dir.path().join("vtest-1080p.mp4");
-    ffmpeg(&["-i", data("vtest.avi").to_str().unwrap(), "-vf", "scale=1920:1080", "-c:v", "libx264", "-preset", "ultrafast",
-        "-pix_fmt", "yuv420p", clip.to_str().unwrap()]);
+    ffmpeg(&[
+        "-i",
+        data("vtest.avi").to_str().unwrap(),
+        "-vf",
+        "scale=1920:1080",
+        "-c:v",
+        "libx264",
+        "-preset",
+        "ultrafast",
+        "-pix_fmt",
+        "yuv420p",
+        clip.to_str().unwrap(),
+    ]);
     let frames = {
         let mut n = 0u64;
-        VideoSource::open(&clip, 1).unwrap().decode(|_| { n += 1; ControlFlow::Continue(()) }).unwrap();
+        VideoSource::open(&clip, 1)
+            .unwrap()
+            .decode(|_| {
+                n += 1;
+                ControlFlow::Continue(())
+            })
+            .unwrap();
         n
     };
     let middle = frames / 2;
@@ -29,7 +46,10 @@ fn single_frame_latency_in_the_middle_of_a_1080p_clip() {
     // Decoding alone: from frame 0 to the middle frame, and by seeking.
     let from_zero = {
         let t = Instant::now();
-        VideoSource::open(&clip, 1).unwrap().decode(|f| if f.index() >= middle { ControlFlow::Break(()) } else { ControlFlow::Continue(()) }).unwrap();
+        VideoSource::open(&clip, 1)
+            .unwrap()
+            .decode(|f| if f.index() >= middle { ControlFlow::Break(()) } else { ControlFlow::Continue(()) })
+            .unwrap();
         t.elapsed()
     };
     let (seeking, decoded) = {
@@ -37,7 +57,10 @@ fn single_frame_latency_in_the_middle_of_a_1080p_clip() {
         let r = VideoSource::open(&clip, 1).unwrap().decode_from(middle, |_| ControlFlow::Break(())).unwrap();
         (t.elapsed(), r.report.frames_decoded)
     };
-    eprintln!("1080p clip: {frames} frames; decode to frame {middle}: from 0 {from_zero:?} ({} frames), seeking {seeking:?} ({decoded} frames)", middle + 1);
+    eprintln!(
+        "1080p clip: {frames} frames; decode to frame {middle}: from 0 {from_zero:?} ({} frames), seeking {seeking:?} ({decoded} frames)",
+        middle + 1
+    );
 
     // Request to saved row, through `prelabel serve` and the agent over plain loopback HTTP
     // (TLS costs one handshake per connection).
@@ -61,7 +84,11 @@ fn single_frame_latency_in_the_middle_of_a_1080p_clip() {
     let client = reqwest::blocking::Client::builder().timeout(Duration::from_secs(300)).build().unwrap();
     for (frame, label) in [(middle, "middle"), (middle, "middle, again"), (0, "frame 0"), (frames - 1, "last frame")] {
         let t = Instant::now();
-        let r = client.post(format!("{base}/")).json(&json!({"projectHash": ids::PROJECT, "dataHash": ids::data_hash(0), "frame": frame})).send().unwrap();
+        let r = client
+            .post(format!("{base}/"))
+            .json(&json!({"projectHash": ids::PROJECT, "dataHash": ids::data_hash(0), "frame": frame}))
+            .send()
+            .unwrap();
         let decoded = r.headers().get("x-prelabel-decoded-frames").map(|v| v.to_str().unwrap().to_owned());
         let status = r.status();
         let body = r.text().unwrap();

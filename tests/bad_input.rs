@@ -190,9 +190,16 @@ fn nvdec_falls_back_to_software_where_there_is_no_gpu_and_labels_the_same() {
         assert_eq!(out.status.code(), Some(0), "{}", String::from_utf8_lossy(&out.stderr));
         let summary: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
         let row = read_label_row(&out_dir.path().join("out.json"));
-        let boxes: Vec<(u64, String, f64, f64, f64, f64)> = row.data_units.values().next().unwrap().labels
+        let boxes: Vec<(u64, String, f64, f64, f64, f64)> = row
+            .data_units
+            .values()
+            .next()
+            .unwrap()
+            .labels
             .iter()
-            .flat_map(|(f, l)| l.objects.iter().map(|o| (*f, o.name.clone(), o.bounding_box.x, o.bounding_box.y, o.bounding_box.w, o.bounding_box.h)))
+            .flat_map(|(f, l)| {
+                l.objects.iter().map(|o| (*f, o.name.clone(), o.bounding_box.x, o.bounding_box.y, o.bounding_box.w, o.bounding_box.h))
+            })
             .collect();
         (summary, boxes)
     };

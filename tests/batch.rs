@@ -34,7 +34,8 @@ fn copies(dir: &Path, clip: &Path, n: usize) -> (PathBuf, Vec<PathBuf>) {
         })
         .collect();
     let manifest = dir.join("videos.jsonl");
-    let lines: Vec<String> = files.iter().map(|f| serde_json::json!({"path": f.file_name().unwrap().to_str().unwrap()}).to_string()).collect();
+    let lines: Vec<String> =
+        files.iter().map(|f| serde_json::json!({"path": f.file_name().unwrap().to_str().unwrap()}).to_string()).collect();
     std::fs::write(&manifest, lines.join("\n")).unwrap();
     (manifest, files)
 }
@@ -74,7 +75,8 @@ fn good_videos_are_labelled_and_the_corrupt_one_and_bad_lines_are_reported() {
     let dir = tempfile::tempdir().unwrap();
     std::fs::copy(data("bikes.mp4"), dir.path().join("bikes.mp4")).unwrap();
     std::fs::copy(data("vtest.avi"), dir.path().join("vtest.avi")).unwrap();
-    std::fs::write(dir.path().join("broken.mp4"), (0u32..50_000).map(|i| (i.wrapping_mul(2654435761) >> 7) as u8).collect::<Vec<_>>()).unwrap();
+    std::fs::write(dir.path().join("broken.mp4"), (0u32..50_000).map(|i| (i.wrapping_mul(2654435761) >> 7) as u8).collect::<Vec<_>>())
+        .unwrap();
     let manifest = dir.path().join("videos.jsonl");
     std::fs::write(
         &manifest,
@@ -159,10 +161,7 @@ fn three_shards_split_the_manifest_without_overlap() {
         assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
         seen.push(label_rows(&out_dir));
     }
-    let all: BTreeSet<String> = files
-        .iter()
-        .map(|f| format!("{}.label_row.json", prelabel_pipeline::derived_data_hash(f)))
-        .collect();
+    let all: BTreeSet<String> = files.iter().map(|f| format!("{}.label_row.json", prelabel_pipeline::derived_data_hash(f))).collect();
     let union: BTreeSet<String> = seen.iter().flatten().cloned().collect();
     assert_eq!(union, all, "together the shards cover the manifest");
     assert_eq!(seen.iter().map(BTreeSet::len).sum::<usize>(), all.len(), "no video in two shards");
@@ -224,7 +223,8 @@ fn url_entries_are_downloaded_labelled_and_cleaned_up() {
     assert_eq!((unit.data_link.as_str(), unit.width, unit.height), (url.as_str(), 640, 272));
     assert!(!unit.labels.is_empty());
     assert_eq!(label_rows(&out_dir).len(), 1);
-    let temporaries = std::fs::read_dir(&out_dir).unwrap().filter(|e| e.as_ref().unwrap().file_name().to_string_lossy().ends_with(".tmp")).count();
+    let temporaries =
+        std::fs::read_dir(&out_dir).unwrap().filter(|e| e.as_ref().unwrap().file_name().to_string_lossy().ends_with(".tmp")).count();
     assert_eq!(temporaries, 0, "downloads are deleted");
 }
 

@@ -9,8 +9,7 @@ mod support;
 use prelabel_encord::auth::SigningKey;
 use serde_json::{Value, json};
 use serve_support::{
-    AGENT, ANNOTATE, Client, EMAIL, Fixture, HUMAN_ROW, PERSON, PROJECT, REVIEW, Response, Server, TO_ANNOTATE, now,
-    send, videos,
+    AGENT, ANNOTATE, Client, EMAIL, Fixture, HUMAN_ROW, PERSON, PROJECT, REVIEW, Response, Server, TO_ANNOTATE, now, send, videos,
 };
 
 fn tasks_url(stage: &str) -> String {
@@ -57,12 +56,7 @@ fn with_box(row: &Value, frame: u64, feature: &str) -> Value {
 
 fn save(client: &Client, rows: &[Value]) -> Response {
     let uids: Vec<&Value> = rows.iter().map(|r| &r["label_hash"]).collect();
-    client.legacy(
-        "labelrow",
-        "POST",
-        json!(uids),
-        json!({"multi_request": true, "labels": rows, "validate_before_saving": false}),
-    )
+    client.legacy("labelrow", "POST", json!(uids), json!({"multi_request": true, "labels": rows, "validate_before_saving": false}))
 }
 
 /// Creates (or fetches) the rows of these videos; returns them as the server sends them.
@@ -77,22 +71,14 @@ fn create_rows(client: &Client, data_hashes: &[&str]) -> Vec<Value> {
 }
 
 fn get_row(client: &Client, label_hash: &Value, signed_url: bool) -> Value {
-    let response = client.legacy(
-        "labelrow",
-        "GET",
-        json!([label_hash]),
-        json!({"get_signed_url": signed_url, "multi_request": true}),
-    );
+    let response = client.legacy("labelrow", "GET", json!([label_hash]), json!({"get_signed_url": signed_url, "multi_request": true}));
     legacy_ok(&response)[0].clone()
 }
 
 fn frame_objects(row: &Value) -> Vec<(String, Value)> {
     let unit = row["data_units"].as_object().and_then(|u| u.values().next()).expect("one data unit");
     let labels = unit["labels"].as_object().expect("labels");
-    labels
-        .iter()
-        .flat_map(|(frame, l)| l["objects"].as_array().into_iter().flatten().map(|o| (frame.clone(), o.clone())))
-        .collect()
+    labels.iter().flat_map(|(frame, l)| l["objects"].as_array().into_iter().flatten().map(|o| (frame.clone(), o.clone()))).collect()
 }
 
 #[test]
@@ -107,14 +93,10 @@ fn requests_need_a_valid_signature_by_a_registered_key_over_the_raw_body_and_tar
     assert_eq!(unsigned.status, 401);
     assert!(unsigned.json()["message"].as_str().is_some_and(|m| m.contains("not authenticated")));
 
-    let actions = serde_json::to_vec(
-        &json!([{"taskUuid": videos()[0].task, "action": "PATHWAY_ACTION", "pathwayName": "Annotate 1"}]),
-    )
-    .unwrap();
-    let tampered = serde_json::to_vec(
-        &json!([{"taskUuid": videos()[1].task, "action": "PATHWAY_ACTION", "pathwayName": "Annotate 1"}]),
-    )
-    .unwrap();
+    let actions =
+        serde_json::to_vec(&json!([{"taskUuid": videos()[0].task, "action": "PATHWAY_ACTION", "pathwayName": "Annotate 1"}])).unwrap();
+    let tampered =
+        serde_json::to_vec(&json!([{"taskUuid": videos()[1].task, "action": "PATHWAY_ACTION", "pathwayName": "Annotate 1"}])).unwrap();
     let url = actions_url(AGENT);
     let v2_status = |target: &str, body: &[u8], signed_target: &str, signed_body: &[u8], created: i64| {
         client.try_v2_raw("POST", target, body, signed_target, signed_body, created).expect("response").status
@@ -141,16 +123,12 @@ fn requests_need_a_valid_signature_by_a_registered_key_over_the_raw_body_and_tar
     assert_eq!(envelope_error(&response).as_deref(), Some("INVALID_ARGUMENTS_ERROR"), "unknown legacy query");
     server.stop();
 
-    let open =
-        Server::start(&fixture.project_dir(), &["--accept-any-key", "--public-url", "https://files.example:8443/"]);
+    let open = Server::start(&fixture.project_dir(), &["--accept-any-key", "--public-url", "https://files.example:8443/"]);
     let stranger = Client { port: open.port, key: &stranger_key };
     assert_eq!(stranger.v2("GET", &project_url, None).status, 200, "any valid key under --accept-any-key");
     let item = stranger.v2("GET", &format!("/v2/public/storage/items/{}?signUrl=True", videos()[0].item), None).json();
     let signed_url = item["signedUrl"].as_str().unwrap_or_default();
-    assert!(
-        signed_url.starts_with(&format!("https://files.example:8443/files/{}?sig=", videos()[0].item)),
-        "{signed_url}"
-    );
+    assert!(signed_url.starts_with(&format!("https://files.example:8443/files/{}?sig=", videos()[0].item)), "{signed_url}");
     let response = stranger.try_v2_raw("POST", &url, &tampered, &url, &actions, now()).expect("response");
     assert_eq!(response.status, 401, "a signature must still verify under --accept-any-key");
     open.stop();
@@ -180,13 +158,9 @@ fn task_pages_use_a_keyset_cursor_so_tasks_leaving_between_pages_skip_nothing() 
     assert!(page.get("nextPageToken").is_none_or(Value::is_null), "the last page ends the listing: {page}");
 
     assert_eq!(client.all_tasks(ANNOTATE), [first.task, second.task]);
-    let filtered = client.v2(
-        "GET",
-        &format!("{}?dataHashes={}&dataHashes={}", tasks_url(ANNOTATE), second.data_hash, third.data_hash),
-        None,
-    );
-    let filtered: Vec<Value> =
-        filtered.json()["results"].as_array().unwrap().iter().map(|t| t["uuid"].clone()).collect();
+    let filtered =
+        client.v2("GET", &format!("{}?dataHashes={}&dataHashes={}", tasks_url(ANNOTATE), second.data_hash, third.data_hash), None);
+    let filtered: Vec<Value> = filtered.json()["results"].as_array().unwrap().iter().map(|t| t["uuid"].clone()).collect();
     assert_eq!(filtered, [second.task], "dataHashes filter");
     let by_email = client.v2("GET", &format!("{}?userEmails=a%40b.com", tasks_url(ANNOTATE)), None).json();
     assert_eq!(by_email["results"], json!([]), "no task has an assignee");
@@ -204,11 +178,7 @@ fn proceed_checks_every_task_first_and_moves_all_or_none() {
     let rejected = proceed(&client, &[second.task, first.task]);
     assert_eq!(rejected.status, 400, "one task has left the stage");
     assert!(rejected.json()["message"].as_str().is_some_and(|m| m.contains(first.task)), "{}", rejected.json());
-    assert_eq!(
-        client.all_tasks(AGENT),
-        [second.task, third.task],
-        "the other task of the rejected request did not move"
-    );
+    assert_eq!(client.all_tasks(AGENT), [second.task, third.task], "the other task of the rejected request did not move");
     assert_eq!(proceed(&client, &[first.task]).status, 400, "a replayed proceed of a moved task");
     assert_eq!(proceed(&client, &[second.task, second.task]).status, 400, "the same task twice");
 
@@ -239,9 +209,8 @@ fn concurrent_proceeds_of_one_task_move_it_once() {
     let server = Server::start(&fixture.project_dir(), &[]);
     let task = videos()[0].task;
     let statuses: Vec<u16> = std::thread::scope(|scope| {
-        let workers: Vec<_> = (0..4)
-            .map(|_| scope.spawn(|| proceed(&Client { port: server.port, key: &fixture.key }, &[task]).status))
-            .collect();
+        let workers: Vec<_> =
+            (0..4).map(|_| scope.spawn(|| proceed(&Client { port: server.port, key: &fixture.key }, &[task]).status)).collect();
         workers.into_iter().map(|w| w.join().expect("worker")).collect()
     });
     let mut sorted = statuses.clone();
@@ -264,10 +233,7 @@ fn saves_are_checked_whole_and_fill_in_the_callers_email() {
     assert_eq!(envelope_error(&past_end).as_deref(), Some("CORRUPTED_LABEL_ERROR"));
     let unknown_feature = save(&client, &[with_box(row2, 10, PERSON), with_box(row3, 5, "noSuchFt")]);
     assert_eq!(envelope_error(&unknown_feature).as_deref(), Some("FEATURE_DOES_NOT_EXIST_ERROR"));
-    assert!(
-        frame_objects(&get_row(&client, &row2["label_hash"], false)).is_empty(),
-        "nothing of a rejected request was saved"
-    );
+    assert!(frame_objects(&get_row(&client, &row2["label_hash"], false)).is_empty(), "nothing of a rejected request was saved");
 
     let mut sent = with_box(row2, second.frames - 1, PERSON);
     let unit = &mut sent["data_units"][second.data_hash];
@@ -285,15 +251,10 @@ fn saves_are_checked_whole_and_fill_in_the_callers_email() {
     assert_eq!(object["confidence"], 0.75);
     let unit = &stored["data_units"][second.data_hash];
     assert!(unit["data_link"].as_str().is_some_and(|l| l.starts_with("file://") && l.ends_with("vtest.avi")), "{unit}");
-    assert_eq!(
-        (unit["width"].as_u64(), unit["data_fps"].as_f64()),
-        (Some(768), Some(10.0)),
-        "the server's facts are kept"
-    );
+    assert_eq!((unit["width"].as_u64(), unit["data_fps"].as_f64()), (Some(768), Some(10.0)), "the server's facts are kept");
 
     let priorities = format!("/v2/public/projects/{PROJECT}/priorities");
-    let priority =
-        |p: f64| client.v2("POST", &priorities, Some(&json!({"priorities": [[second.data_hash, p]]}))).status;
+    let priority = |p: f64| client.v2("POST", &priorities, Some(&json!({"priorities": [[second.data_hash, p]]}))).status;
     assert_eq!((priority(1.5), priority(0.9)), (400, 204));
     let metadata = client.legacy(
         "labelrowmetadata",
@@ -318,10 +279,7 @@ fn saves_are_checked_whole_and_fill_in_the_callers_email() {
     ] {
         assert!(!metadata[0][key].is_null(), "{key} in {}", metadata[0]);
     }
-    assert_eq!(
-        (&metadata[0]["number_of_frames"], &metadata[0]["label_hash"]),
-        (&json!(second.frames), &row2["label_hash"])
-    );
+    assert_eq!((&metadata[0]["number_of_frames"], &metadata[0]["label_hash"]), (&json!(second.frames), &row2["label_hash"]));
     assert_eq!(metadata[0]["priority"], 0.9);
     let none = client.legacy("labelrowmetadata", "GET", Value::Null, json!({"data_hashes": []}));
     assert_eq!(legacy_ok(&none), json!([]));
@@ -337,10 +295,7 @@ fn signed_urls_serve_bytes_and_ranges_without_auth() {
     let bytes = std::fs::read(&video.file).expect("video");
     let item = client.v2("GET", &format!("/v2/public/storage/items/{}?signUrl=True", video.item), None).json();
     assert_eq!((item["mimeType"].as_str(), item["frameCount"].as_u64()), (Some("video/mp4"), Some(video.frames)));
-    assert!(
-        item["dicomInstanceUid"].is_null() && item.get("integrationHash").is_some(),
-        "null keys are present: {item}"
-    );
+    assert!(item["dicomInstanceUid"].is_null() && item.get("integrationHash").is_some(), "null keys are present: {item}");
     let url = item["signedUrl"].as_str().expect("signed URL");
     let target = url.strip_prefix(&server.base).expect("URL on this server").to_owned();
     let get = |target: &str, range: Option<&str>| {
@@ -386,28 +341,18 @@ fn rows_task_positions_and_signed_urls_survive_a_restart() {
     let row = create_rows(&client, &[second.data_hash]).remove(0);
     assert_eq!(legacy_ok(&save(&client, &[with_box(&row, 3, PERSON)])), json!(true));
     assert_eq!(proceed(&client, &[first.task]).status, 204);
-    let url = get_row(&client, &row["label_hash"], true)["data_units"][second.data_hash]["data_link"]
-        .as_str()
-        .expect("link")
-        .to_owned();
+    let url = get_row(&client, &row["label_hash"], true)["data_units"][second.data_hash]["data_link"].as_str().expect("link").to_owned();
     server.stop();
 
     let server = Server::start(&fixture.project_dir(), &["--state-dir", state_arg]);
     let client = Client { port: server.port, key: &fixture.key };
     let objects = frame_objects(&get_row(&client, &row["label_hash"], false));
-    assert_eq!(
-        objects.iter().map(|(f, o)| (f.as_str(), o["objectHash"].as_str())).collect::<Vec<_>>(),
-        [("3", Some("box00003"))]
-    );
+    assert_eq!(objects.iter().map(|(f, o)| (f.as_str(), o["objectHash"].as_str())).collect::<Vec<_>>(), [("3", Some("box00003"))]);
     assert_eq!(client.all_tasks(ANNOTATE), [first.task]);
     let old_port_url = url.split_once("/files/").map(|(_, rest)| format!("/files/{rest}")).expect("files URL");
-    let download =
-        send(server.port, "GET", &old_port_url, &[("Range", "bytes=0-3".to_owned())], b"").expect("response");
+    let download = send(server.port, "GET", &old_port_url, &[("Range", "bytes=0-3".to_owned())], b"").expect("response");
     assert_eq!(download.status, 206, "a URL signed before the restart still works");
-    assert!(
-        state_dir.join("tasks.json").is_file()
-            && state_dir.join(format!("label_rows/{}.json", second.data_hash)).is_file()
-    );
+    assert!(state_dir.join("tasks.json").is_file() && state_dir.join(format!("label_rows/{}.json", second.data_hash)).is_file());
     server.stop();
 }
 
@@ -439,11 +384,7 @@ fn a_dropped_response_is_lost_after_the_change_was_applied() {
     let client = Client { port: server.port, key: &fixture.key };
     let actions = json!([{"taskUuid": first.task, "action": "PATHWAY_ACTION", "pathwayName": "Annotate 1"}]);
     let lost = client.try_v2("POST", &actions_url(AGENT), Some(&actions));
-    assert_eq!(
-        lost.map(|r| r.status).map_err(|e| e.kind()),
-        Err(std::io::ErrorKind::UnexpectedEof),
-        "not one byte of the response"
-    );
+    assert_eq!(lost.map(|r| r.status).map_err(|e| e.kind()), Err(std::io::ErrorKind::UnexpectedEof), "not one byte of the response");
     let replay = client.try_v2("POST", &actions_url(AGENT), Some(&actions));
     assert!(replay.is_err(), "every response is dropped");
     let item = client.try_v2("GET", &format!("/v2/public/storage/items/{}?signUrl=True", second.item), None);
@@ -461,10 +402,7 @@ fn a_dropped_response_is_lost_after_the_change_was_applied() {
 fn faults_are_reproducible_from_the_seed_and_spare_file_downloads() {
     let fixture = Fixture::new();
     let statuses = |seed: &str| {
-        let server = Server::start(
-            &fixture.project_dir(),
-            &["--fail-rate", "0.3", "--throttle-rate", "0.3", "--fault-seed", seed],
-        );
+        let server = Server::start(&fixture.project_dir(), &["--fail-rate", "0.3", "--throttle-rate", "0.3", "--fault-seed", seed]);
         let client = Client { port: server.port, key: &fixture.key };
         let project_url = format!("/v2/public/projects/{PROJECT}");
         let seen: Vec<u16> = (0..24).map(|_| client.v2("GET", &project_url, None).status).collect();

@@ -29,11 +29,7 @@ fn encords_python_sdk_runs_the_agent_flow_against_prelabel_serve() {
     let config_path = fixture.dir.path().join("sdk_flow.json");
     std::fs::write(&config_path, config.to_string()).expect("write config");
 
-    let out = support::python()
-        .arg(support::root().join("tests/python/sdk_flow.py"))
-        .arg(&config_path)
-        .output()
-        .expect("run python");
+    let out = support::python().arg(support::root().join("tests/python/sdk_flow.py")).arg(&config_path).output().expect("run python");
     let stdout = String::from_utf8_lossy(&out.stdout);
     println!("{stdout}\nserver log:\n{}", server.log());
     assert!(

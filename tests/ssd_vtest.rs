@@ -38,13 +38,7 @@ fn labelled() -> &'static Labelled {
             "--json-summary",
         ]);
         let summary = serde_json::from_slice(&out.stdout).expect("JSON summary on stdout");
-        Labelled {
-            ontology_path: dir.path().join("vtest.ontology.json"),
-            row: read_label_row(&row_path),
-            row_path,
-            summary,
-            _dir: dir,
-        }
+        Labelled { ontology_path: dir.path().join("vtest.ontology.json"), row: read_label_row(&row_path), row_path, summary, _dir: dir }
     })
 }
 
@@ -123,11 +117,8 @@ fn boxes_match_an_independent_onnxruntime_reference_decode() {
         ],
     );
     let reference: Value = serde_json::from_slice(&std::fs::read(&reference_path).unwrap()).unwrap();
-    let labels: Vec<String> = std::fs::read_to_string(ssd_model().with_extension("labels.txt"))
-        .unwrap()
-        .lines()
-        .map(str::to_owned)
-        .collect();
+    let labels: Vec<String> =
+        std::fs::read_to_string(ssd_model().with_extension("labels.txt")).unwrap().lines().map(str::to_owned).collect();
 
     let (mut compared, mut worst_iou, mut worst_score) = (0, 1.0f64, 0.0f64);
     for frame in reference["frames"].as_array().unwrap() {
@@ -164,7 +155,6 @@ fn boxes_match_an_independent_onnxruntime_reference_decode() {
     let frames = reference["frames"].as_array().unwrap().len();
     eprintln!("parity: {compared} boxes on {frames} frames match; lowest IoU {worst_iou:.6}, largest score difference {worst_score:.2e}");
 }
-
 
 #[test]
 fn encord_sdk_reads_back_the_same_boxes_and_confidences() {

@@ -48,11 +48,7 @@ impl StreamFrame {
         let detections = self
             .detections
             .iter()
-            .map(|d| Detection {
-                class_index: d.class_index,
-                score: d.score,
-                bbox_in_frame_px: BoxXyxy::new(d.x1, d.y1, d.x2, d.y2),
-            })
+            .map(|d| Detection { class_index: d.class_index, score: d.score, bbox_in_frame_px: BoxXyxy::new(d.x1, d.y1, d.x2, d.y2) })
             .collect();
         FrameDetections { frame_index: self.frame, detections }
     }
@@ -122,17 +118,12 @@ fn tracks_synthetic_streams_at_least_as_well_as_supervision_bytetrack() {
 /// mapped to the candidate track of its class that has a box with IoU ≥ 0.5 on the most of its
 /// frames, and those frames count as recovered.
 fn recovered_share(reference: &[Track], candidate: &[Track]) -> f64 {
-    let indexed: Vec<(usize, BTreeMap<u64, BoxXyxy<FramePx>>)> = candidate
-        .iter()
-        .map(|t| (t.class_index, t.boxes.iter().map(|b| (b.frame_index, b.bbox_in_frame_px)).collect()))
-        .collect();
+    let indexed: Vec<(usize, BTreeMap<u64, BoxXyxy<FramePx>>)> =
+        candidate.iter().map(|t| (t.class_index, t.boxes.iter().map(|b| (b.frame_index, b.bbox_in_frame_px)).collect())).collect();
     let (mut recovered, mut total) = (0_usize, 0_usize);
     for r in reference {
         let overlaps = |boxes: &BTreeMap<u64, BoxXyxy<FramePx>>| {
-            r.boxes
-                .iter()
-                .filter(|b| boxes.get(&b.frame_index).is_some_and(|c| c.iou(&b.bbox_in_frame_px) >= 0.5))
-                .count()
+            r.boxes.iter().filter(|b| boxes.get(&b.frame_index).is_some_and(|c| c.iou(&b.bbox_in_frame_px) >= 0.5)).count()
         };
         let best = indexed.iter().filter(|(class, _)| *class == r.class_index).map(|(_, boxes)| overlaps(boxes)).max();
         recovered += best.unwrap_or(0);

@@ -42,7 +42,6 @@ fn track(dir: &Path, stride: &str) -> (Instances, Value, std::path::PathBuf) {
     (instances, summary, out)
 }
 
-
 #[test]
 fn tracks_turn_thousands_of_boxes_into_tens_of_objects_and_strides_interpolate() {
     let dir = tempfile::tempdir().unwrap();
@@ -82,7 +81,8 @@ fn tracks_turn_thousands_of_boxes_into_tens_of_objects_and_strides_interpolate()
     // stride-3 object that overlaps that stride-1 object most (one-to-one by majority).
     let (mut total, mut recovered) = (0usize, 0usize);
     for boxes in every.values() {
-        let overlap = |other: &BTreeMap<u64, [f64; 4]>| boxes.iter().filter(|(f, b)| other.get(f).is_some_and(|o| iou(b, o) >= 0.5)).count();
+        let overlap =
+            |other: &BTreeMap<u64, [f64; 4]>| boxes.iter().filter(|(f, b)| other.get(f).is_some_and(|o| iou(b, o) >= 0.5)).count();
         total += boxes.len();
         recovered += strided.values().map(overlap).max().unwrap_or(0);
     }

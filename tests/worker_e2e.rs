@@ -48,8 +48,6 @@ fn tasks_in(client: &EncordClient, stage: &str) -> BTreeSet<String> {
     client.stage_tasks(ids::PROJECT, stage).map(|t| t.unwrap().uuid).collect()
 }
 
-
-
 /// What `prelabel run --track` writes for the same video, data hash and settings (the worker
 /// tracks by default): (frame, hash) → (box, confidence).
 fn offline_boxes(video: &Path, data_hash: &str, dir: &Path) -> BTreeMap<(u64, String), (Value, Value)> {
@@ -83,7 +81,6 @@ fn prelabels(row: &Value) -> BTreeMap<(u64, String), (Value, Value)> {
         .collect()
 }
 
-
 /// Matroska does not store a frame count, so the project states it.
 fn mkv_frames() -> Value {
     json!({"frame_count": 120})
@@ -92,7 +89,17 @@ fn mkv_frames() -> Value {
 /// The first 120 frames of vtest.avi as H.264 in Matroska.
 fn mkv_clip(dir: &Path) -> PathBuf {
     let path = dir.join("vtest-clip.mkv");
-    ffmpeg(&["-i", data("vtest.avi").to_str().unwrap(), "-frames:v", "120", "-c:v", "libx264", "-preset", "veryfast", path.to_str().unwrap()]);
+    ffmpeg(&[
+        "-i",
+        data("vtest.avi").to_str().unwrap(),
+        "-frames:v",
+        "120",
+        "-c:v",
+        "libx264",
+        "-preset",
+        "veryfast",
+        path.to_str().unwrap(),
+    ]);
     path
 }
 

@@ -100,8 +100,7 @@ impl Fixture {
         let public_key = std::fs::read_to_string(key_path.with_extension("pub")).expect("public key");
         let key = SigningKey::from_openssh(&std::fs::read_to_string(&key_path).expect("key")).expect("parse key");
 
-        let ontology_fixture =
-            Path::new(env!("CARGO_MANIFEST_DIR")).join("crates/prelabel-encord/tests/fixtures/ontology_example.json");
+        let ontology_fixture = Path::new(env!("CARGO_MANIFEST_DIR")).join("crates/prelabel-encord/tests/fixtures/ontology_example.json");
         std::fs::copy(ontology_fixture, project_dir.join("ontology.json")).expect("copy ontology");
         let [first, second, third] = videos();
         std::fs::write(project_dir.join("human_row.json"), human_row(&first).to_string()).expect("write row");
@@ -127,8 +126,7 @@ impl Fixture {
             ],
             "users": [{"email": EMAIL, "public_key": public_key.trim()}]
         });
-        std::fs::write(project_dir.join("project.json"), serde_json::to_vec_pretty(&project).expect("json"))
-            .expect("write project");
+        std::fs::write(project_dir.join("project.json"), serde_json::to_vec_pretty(&project).expect("json")).expect("write project");
         Self { dir, key_path, key }
     }
 
@@ -174,8 +172,7 @@ pub struct Response {
 impl Response {
     /// The body as JSON.
     pub fn json(&self) -> Value {
-        serde_json::from_slice(&self.body)
-            .unwrap_or_else(|e| panic!("not JSON ({e}): {}", String::from_utf8_lossy(&self.body)))
+        serde_json::from_slice(&self.body).unwrap_or_else(|e| panic!("not JSON ({e}): {}", String::from_utf8_lossy(&self.body)))
     }
 
     /// A header's value.
@@ -186,19 +183,11 @@ impl Response {
 
 /// Sends one HTTP/1.1 request (`Connection: close`) and reads the whole response. A connection
 /// closed before any byte of a response is `Err(UnexpectedEof)`.
-pub fn send(
-    port: u16,
-    method: &str,
-    target: &str,
-    headers: &[(&str, String)],
-    body: &[u8],
-) -> std::io::Result<Response> {
+pub fn send(port: u16, method: &str, target: &str, headers: &[(&str, String)], body: &[u8]) -> std::io::Result<Response> {
     let mut stream = TcpStream::connect(("127.0.0.1", port))?;
     stream.set_read_timeout(Some(Duration::from_secs(60)))?;
-    let mut request = format!(
-        "{method} {target} HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\nConnection: close\r\nContent-Length: {}\r\n",
-        body.len()
-    );
+    let mut request =
+        format!("{method} {target} HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\nConnection: close\r\nContent-Length: {}\r\n", body.len());
     for (name, value) in headers {
         request.push_str(&format!("{name}: {value}\r\n"));
     }
@@ -214,10 +203,8 @@ pub fn send(
     let head = String::from_utf8_lossy(&raw[..split]).into_owned();
     let mut lines = head.split("\r\n");
     let status = lines.next().and_then(|l| l.split(' ').nth(1)).and_then(|s| s.parse().ok()).expect("status line");
-    let headers: Vec<(String, String)> = lines
-        .filter_map(|l| l.split_once(':'))
-        .map(|(n, v)| (n.trim().to_ascii_lowercase(), v.trim().to_owned()))
-        .collect();
+    let headers: Vec<(String, String)> =
+        lines.filter_map(|l| l.split_once(':')).map(|(n, v)| (n.trim().to_ascii_lowercase(), v.trim().to_owned())).collect();
     assert!(
         !headers.iter().any(|(n, v)| n == "transfer-encoding" && v.contains("chunked")),
         "this test client does not decode chunked bodies"
@@ -275,8 +262,7 @@ impl Client<'_> {
 
     /// The body of a legacy query.
     pub fn legacy_body(query_type: &str, query_method: &str, uid: Value, payload: Value) -> Vec<u8> {
-        let query =
-            json!({"query_type": query_type, "query_method": query_method, "values": {"uid": uid, "payload": payload}});
+        let query = json!({"query_type": query_type, "query_method": query_method, "values": {"uid": uid, "payload": payload}});
         serde_json::to_vec(&query).expect("json")
     }
 
@@ -303,17 +289,10 @@ impl Client<'_> {
         let mut token: Option<String> = None;
         loop {
             let query = token.as_ref().map(|t| format!("?pageToken={t}")).unwrap_or_default();
-            let page =
-                self.v2("GET", &format!("/v2/public/projects/{PROJECT}/workflow/stages/{stage}/tasks{query}"), None);
+            let page = self.v2("GET", &format!("/v2/public/projects/{PROJECT}/workflow/stages/{stage}/tasks{query}"), None);
             assert_eq!(page.status, 200, "{}", String::from_utf8_lossy(&page.body));
             let page = page.json();
-            uuids.extend(
-                page["results"]
-                    .as_array()
-                    .expect("results")
-                    .iter()
-                    .map(|t| t["uuid"].as_str().expect("uuid").to_owned()),
-            );
+            uuids.extend(page["results"].as_array().expect("results").iter().map(|t| t["uuid"].as_str().expect("uuid").to_owned()));
             match page.get("nextPageToken").and_then(Value::as_str) {
                 Some(next) => token = Some(next.to_owned()),
                 None => return uuids,

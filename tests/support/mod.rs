@@ -37,11 +37,7 @@ pub fn prelabel_ok(args: &[&str]) -> Output {
 /// The test venv's Python (made by `scripts/setup --python`, which `scripts/test` runs).
 pub fn python() -> Command {
     let python = std::env::var_os("PRELABEL_PYTHON").map_or_else(|| root().join(".venv/bin/python"), PathBuf::from);
-    assert!(
-        python.exists(),
-        "{}: the test venv is missing; run scripts/test (or scripts/setup --python)",
-        python.display()
-    );
+    assert!(python.exists(), "{}: the test venv is missing; run scripts/test (or scripts/setup --python)", python.display());
     Command::new(python)
 }
 
@@ -169,10 +165,7 @@ impl Server {
     /// Starts `prelabel serve --project-dir DIR ARGS…` on a free port and waits for its
     /// `listening on` line; its stderr goes to `DIR/../server-<n>.log`.
     pub fn start(project_dir: &Path, args: &[&str]) -> Self {
-        let log = (0..)
-            .map(|n| project_dir.with_file_name(format!("server-{n}.log")))
-            .find(|p| !p.exists())
-            .expect("log name");
+        let log = (0..).map(|n| project_dir.with_file_name(format!("server-{n}.log"))).find(|p| !p.exists()).expect("log name");
         let mut child = Command::new(env!("CARGO_BIN_EXE_prelabel"))
             .arg("serve")
             .arg("--project-dir")
@@ -219,11 +212,8 @@ impl Drop for Server {
 /// Makes an Ed25519 key pair with `ssh-keygen`; returns the private key's path.
 pub fn keygen(dir: &Path, name: &str) -> PathBuf {
     let path = dir.join(name);
-    let status = Command::new("ssh-keygen")
-        .args(["-q", "-t", "ed25519", "-N", "", "-C", name, "-f"])
-        .arg(&path)
-        .status()
-        .expect("run ssh-keygen");
+    let status =
+        Command::new("ssh-keygen").args(["-q", "-t", "ed25519", "-N", "", "-C", name, "-f"]).arg(&path).status().expect("run ssh-keygen");
     assert!(status.success(), "ssh-keygen failed");
     path
 }

@@ -15,8 +15,8 @@ use serde_json::json;
 use tokio_rustls::TlsAcceptor;
 use tokio_rustls::rustls;
 
-use crate::label::{AgentError, EditorRequest, is_uuid, redact_urls};
 use crate::Agent;
+use crate::label::{AgentError, EditorRequest, is_uuid, redact_urls};
 
 /// The server could not start.
 #[derive(Debug, thiserror::Error)]
@@ -76,12 +76,7 @@ fn message(status: StatusCode, text: &str) -> Response {
 
 const ALLOWED_HEADERS: &str = "Content-Type, X-Encord-Editor-Agent, X-Cloud-Trace-Context";
 
-async fn handle(
-    axum::extract::State(agent): axum::extract::State<Arc<Agent>>,
-    method: Method,
-    headers: HeaderMap,
-    body: Body,
-) -> Response {
+async fn handle(axum::extract::State(agent): axum::extract::State<Arc<Agent>>, method: Method, headers: HeaderMap, body: Body) -> Response {
     let origin = headers.get(header::ORIGIN).cloned();
     let allowed = origin.as_ref().map(|o| o.to_str().is_ok_and(|o| agent.config.cors_origin.is_match(o)));
     let mut response = answer(&agent, &method, &headers, body, allowed).await;
@@ -95,9 +90,7 @@ async fn handle(
 
 async fn answer(agent: &Arc<Agent>, method: &Method, headers: &HeaderMap, body: Body, origin_allowed: Option<bool>) -> Response {
     if method == Method::OPTIONS {
-        let wants_post = headers
-            .get(header::ACCESS_CONTROL_REQUEST_METHOD)
-            .is_none_or(|m| m.as_bytes().eq_ignore_ascii_case(b"POST"));
+        let wants_post = headers.get(header::ACCESS_CONTROL_REQUEST_METHOD).is_none_or(|m| m.as_bytes().eq_ignore_ascii_case(b"POST"));
         if origin_allowed != Some(true) || !wants_post {
             return message(StatusCode::FORBIDDEN, "CORS: origin or method not allowed");
         }

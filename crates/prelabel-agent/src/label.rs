@@ -74,7 +74,9 @@ impl AgentError {
 /// Replaces every URL in `text` (a signed URL is a credential) with `<url>`.
 pub(crate) fn redact_urls(text: &str) -> String {
     static URL: std::sync::OnceLock<regex::Regex> = std::sync::OnceLock::new();
-    URL.get_or_init(|| regex::Regex::new(r#"[a-zA-Z][a-zA-Z0-9+.-]*://[^\s"')]+"#).expect("valid regex")).replace_all(text, "<url>").into_owned()
+    URL.get_or_init(|| regex::Regex::new(r#"[a-zA-Z][a-zA-Z0-9+.-]*://[^\s"')]+"#).expect("valid regex"))
+        .replace_all(text, "<url>")
+        .into_owned()
 }
 
 /// Wall time per stage of one call.
@@ -111,8 +113,7 @@ pub struct Outcome {
 /// A UUID as Encord writes them (these go into API paths, so nothing else gets through).
 pub(crate) fn is_uuid(text: &str) -> bool {
     let parts: Vec<&str> = text.split('-').collect();
-    parts.len() == 5
-        && parts.iter().zip([8, 4, 4, 4, 12]).all(|(p, n)| p.len() == n && p.bytes().all(|b| b.is_ascii_hexdigit()))
+    parts.len() == 5 && parts.iter().zip([8, 4, 4, 4, 12]).all(|(p, n)| p.len() == n && p.bytes().all(|b| b.is_ascii_hexdigit()))
 }
 
 impl Agent {
@@ -151,9 +152,10 @@ impl Agent {
                 self.client.signed_url(item).map_err(|e| AgentError::api("storage item", &e, false))?
             }
         };
-        let video = tempfile::NamedTempFile::with_prefix("prelabel-agent-")
-            .map_err(|e| AgentError::Internal(format!("temporary file: {e}")))?;
-        let bytes = self.client.download(&url, video.path(), self.config.max_video_bytes).map_err(|e| AgentError::api("video", &e, false))?;
+        let video =
+            tempfile::NamedTempFile::with_prefix("prelabel-agent-").map_err(|e| AgentError::Internal(format!("temporary file: {e}")))?;
+        let bytes =
+            self.client.download(&url, video.path(), self.config.max_video_bytes).map_err(|e| AgentError::api("video", &e, false))?;
         times.download = clock.elapsed();
 
         let (first, count, tracking) = match self.config.scope {
@@ -182,8 +184,10 @@ impl Agent {
             .map_err(|e| AgentError::Internal(format!("tracking: {e}")))?;
         let scope: BTreeSet<u64> = (first..=last).collect();
         let row = labelled.row.finish();
-        let objects: usize = row.data_units.values().flat_map(|u| u.labels.iter()).filter(|(f, _)| scope.contains(f)).map(|(_, l)| l.objects.len()).sum();
-        let (merged, stats) = prelabel_encord::merge_prelabels_on_frames(&stored, &row, &scope).map_err(|e| AgentError::Internal(e.to_string()))?;
+        let objects: usize =
+            row.data_units.values().flat_map(|u| u.labels.iter()).filter(|(f, _)| scope.contains(f)).map(|(_, l)| l.objects.len()).sum();
+        let (merged, stats) =
+            prelabel_encord::merge_prelabels_on_frames(&stored, &row, &scope).map_err(|e| AgentError::Internal(e.to_string()))?;
         self.client.save_label_rows(project, std::slice::from_ref(&merged)).map_err(|e| AgentError::api("save", &e, false))?;
         times.save = clock.elapsed();
 
@@ -226,24 +230,29 @@ impl Agent {
         let mut infer = Duration::ZERO;
         let mut wait = Duration::ZERO;
         let streaming = count != Some(1);
-        let mut run_batch = |detector: &mut Option<Detector>, batch: &mut Vec<(u64, InputTransform)>, tensor: &mut Vec<f32>| -> Result<(), AgentError> {
-            if batch.is_empty() {
-                return Ok(());
-            }
-            if detector.is_none() {
-                let waiting = Instant::now();
-                *detector = Some(self.pool.take.recv().map_err(|_| AgentError::Internal("the detector pool is closed".into()))?);
-                wait += waiting.elapsed();
-            }
-            let running = Instant::now();
-            let transforms: Vec<InputTransform> = batch.iter().map(|(_, t)| *t).collect();
-            let result = detector.as_mut().map(|d| d.detect(tensor, &transforms));
-            infer += running.elapsed();
-            let result = result.unwrap_or_else(|| unreachable!("a detector was taken")).map_err(|e| AgentError::Internal(format!("infer: {e}")))?;
-            frames.extend(batch.drain(..).zip(result.per_frame).map(|((frame_index, _), detections)| FrameDetections { frame_index, detections }));
-            tensor.clear();
-            Ok(())
-        };
+        let mut run_batch =
+            |detector: &mut Option<Detector>, batch: &mut Vec<(u64, InputTransform)>, tensor: &mut Vec<f32>| -> Result<(), AgentError> {
+                if batch.is_empty() {
+                    return Ok(());
+                }
+                if detector.is_none() {
+                    let waiting = Instant::now();
+                    *detector = Some(self.pool.take.recv().map_err(|_| AgentError::Internal("the detector pool is closed".into()))?);
+                    wait += waiting.elapsed();
+                }
+                let running = Instant::now();
+                let transforms: Vec<InputTransform> = batch.iter().map(|(_, t)| *t).collect();
+                let result = detector.as_mut().map(|d| d.detect(tensor, &transforms));
+                infer += running.elapsed();
+                let result = result
+                    .unwrap_or_else(|| unreachable!("a detector was taken"))
+                    .map_err(|e| AgentError::Internal(format!("infer: {e}")))?;
+                frames.extend(
+                    batch.drain(..).zip(result.per_frame).map(|((frame_index, _), detections)| FrameDetections { frame_index, detections }),
+                );
+                tensor.clear();
+                Ok(())
+            };
         let seek = source
             .decode_from(first, |frame| {
                 let index = frame.index();

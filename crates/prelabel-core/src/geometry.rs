@@ -114,8 +114,7 @@ impl InputTransform {
     /// Letterbox: scaled to fit with the aspect ratio kept, centred, the rest padded
     /// (Ultralytics' `LetterBox(auto=False, center=True)`).
     pub fn letterbox(frame_width: u32, frame_height: u32, input_width: u32, input_height: u32) -> Self {
-        let scale = (f64::from(input_width) / f64::from(frame_width))
-            .min(f64::from(input_height) / f64::from(frame_height));
+        let scale = (f64::from(input_width) / f64::from(frame_width)).min(f64::from(input_height) / f64::from(frame_height));
         let scaled_width = ((f64::from(frame_width) * scale).round() as u32).clamp(1, input_width);
         let scaled_height = ((f64::from(frame_height) * scale).round() as u32).clamp(1, input_height);
         Self {

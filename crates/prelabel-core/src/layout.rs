@@ -65,9 +65,7 @@ impl InputLayout {
     pub fn transform_for(&self, frame_width: u32, frame_height: u32) -> crate::InputTransform {
         match self.resize {
             ResizeMode::Stretch => crate::InputTransform::stretch(frame_width, frame_height, self.width, self.height),
-            ResizeMode::Letterbox { .. } => {
-                crate::InputTransform::letterbox(frame_width, frame_height, self.width, self.height)
-            }
+            ResizeMode::Letterbox { .. } => crate::InputTransform::letterbox(frame_width, frame_height, self.width, self.height),
         }
     }
 }

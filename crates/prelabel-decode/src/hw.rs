@@ -11,10 +11,10 @@
 
 use std::ptr;
 
-use ffmpeg_next as ffmpeg;
 use ffmpeg::ffi;
 use ffmpeg::format::Pixel;
 use ffmpeg::util::frame;
+use ffmpeg_next as ffmpeg;
 
 /// Which decoder to use.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
@@ -65,17 +65,18 @@ impl CudaDevice {
 
 /// True when `codec` can decode into CUDA surfaces given a device context.
 fn codec_supports_cuda(codec: *const ffi::AVCodec) -> bool {
-    (0..).map_while(|i| {
-        // SAFETY: `codec` is a valid codec; avcodec_get_hw_config returns null past the last
-        // configuration.
-        let config = unsafe { ffi::avcodec_get_hw_config(codec, i) };
-        // SAFETY: non-null configurations are static FFmpeg data.
-        (!config.is_null()).then(|| unsafe { &*config })
-    })
-    .any(|config| {
-        config.device_type == ffi::AVHWDeviceType::AV_HWDEVICE_TYPE_CUDA
-            && config.methods & ffi::AV_CODEC_HW_CONFIG_METHOD_HW_DEVICE_CTX as i32 != 0
-    })
+    (0..)
+        .map_while(|i| {
+            // SAFETY: `codec` is a valid codec; avcodec_get_hw_config returns null past the last
+            // configuration.
+            let config = unsafe { ffi::avcodec_get_hw_config(codec, i) };
+            // SAFETY: non-null configurations are static FFmpeg data.
+            (!config.is_null()).then(|| unsafe { &*config })
+        })
+        .any(|config| {
+            config.device_type == ffi::AVHWDeviceType::AV_HWDEVICE_TYPE_CUDA
+                && config.methods & ffi::AV_CODEC_HW_CONFIG_METHOD_HW_DEVICE_CTX as i32 != 0
+        })
 }
 
 /// Attaches a CUDA device to a decoder context that is not opened yet, when the codec supports

@@ -5,12 +5,12 @@ use std::path::{Path, PathBuf};
 use std::sync::Once;
 use std::time::{Duration, Instant};
 
-use ffmpeg_next as ffmpeg;
 use ffmpeg::codec::threading;
 use ffmpeg::util::frame;
+use ffmpeg_next as ffmpeg;
 
-use crate::hw::{self, HwDecode};
 use crate::DecodeError;
+use crate::hw::{self, HwDecode};
 
 /// What the container says about the video stream.
 #[derive(Debug, Clone, PartialEq)]
@@ -140,12 +140,9 @@ impl VideoSource {
         if !path.exists() {
             return Err(DecodeError::NotFound { path: path_buf });
         }
-        let input = ffmpeg::format::input(path)
-            .map_err(|source| DecodeError::NotAVideo { path: path_buf.clone(), cause: source })?;
-        let stream = input
-            .streams()
-            .best(ffmpeg::media::Type::Video)
-            .ok_or_else(|| DecodeError::NoVideoStream { path: path_buf.clone() })?;
+        let input = ffmpeg::format::input(path).map_err(|source| DecodeError::NotAVideo { path: path_buf.clone(), cause: source })?;
+        let stream =
+            input.streams().best(ffmpeg::media::Type::Video).ok_or_else(|| DecodeError::NoVideoStream { path: path_buf.clone() })?;
         let stream_index = stream.index();
         let decoder_error = |source| DecodeError::Decoder { path: path_buf.clone(), cause: source };
         let mut context = ffmpeg::codec::context::Context::from_parameters(stream.parameters()).map_err(decoder_error)?;
@@ -323,11 +320,7 @@ impl VideoSource {
     /// not step by exactly one frame make it fall back to decoding from frame 0 and counting
     /// (the reason is in [`SeekReport::fallback`]), so the numbering is never guessed. From
     /// `first` on, frames are numbered by counting, as `decode` does.
-    pub fn decode_from(
-        mut self,
-        first: u64,
-        mut on_frame: impl FnMut(Frame<'_>) -> ControlFlow<()>,
-    ) -> Result<SeekReport, DecodeError> {
+    pub fn decode_from(mut self, first: u64, mut on_frame: impl FnMut(Frame<'_>) -> ControlFlow<()>) -> Result<SeekReport, DecodeError> {
         if first == 0 {
             let report = self.decode(on_frame)?;
             return Ok(SeekReport { report, start_index: 0, pre_roll: 0, fallback: None });
@@ -351,11 +344,7 @@ impl VideoSource {
 
     /// The seeking path of [`decode_from`](Self::decode_from); `Err` before any frame was
     /// handed to `on_frame` when the numbering cannot be trusted.
-    fn seek_and_decode(
-        &mut self,
-        first: u64,
-        on_frame: &mut impl FnMut(Frame<'_>) -> ControlFlow<()>,
-    ) -> Result<SeekReport, NoSeek> {
+    fn seek_and_decode(&mut self, first: u64, on_frame: &mut impl FnMut(Frame<'_>) -> ControlFlow<()>) -> Result<SeekReport, NoSeek> {
         let stream = self.input.stream(self.stream_index).ok_or_else(|| NoSeek("no stream".into()))?;
         let (avg, real, time_base) = (stream.avg_frame_rate(), stream.rate(), stream.time_base());
         if avg.numerator() <= 0 || avg.denominator() <= 0 || time_base.numerator() <= 0 {
@@ -380,9 +369,8 @@ impl VideoSource {
         for back in [0.0, 1.0, 2.0, 8.0, 64.0].map(|secs: f64| (secs * fps) as u64) {
             let target = origin + ((first.saturating_sub(back)) as f64 * ticks) as i64;
             // SAFETY: the format context is open and owned by `self`; the stream index is valid.
-            let sought = unsafe {
-                ffmpeg::ffi::avformat_seek_file(self.input.as_mut_ptr(), self.stream_index as i32, i64::MIN, target, target, 0)
-            };
+            let sought =
+                unsafe { ffmpeg::ffi::avformat_seek_file(self.input.as_mut_ptr(), self.stream_index as i32, i64::MIN, target, target, 0) };
             if sought < 0 {
                 return Err(NoSeek(format!("the demuxer cannot seek ({})", ffmpeg::Error::from(sought))));
             }
@@ -585,8 +573,29 @@ mod seek_tests {
         let dir = tempfile::tempdir().unwrap();
         let mp4 = dir.path().join("bframes.mp4");
         let src = vtest();
-        ffmpeg(&["-i", src.to_str().unwrap(), "-frames:v", "300", "-vf", "scale=320:240", "-c:v", "libx264", "-preset", "ultrafast",
-            "-bf", "3", "-g", "48", "-keyint_min", "48", "-sc_threshold", "0", "-x264-params", "bframes=3:b-pyramid=normal", mp4.to_str().unwrap()]);
+        ffmpeg(&[
+            "-i",
+            src.to_str().unwrap(),
+            "-frames:v",
+            "300",
+            "-vf",
+            "scale=320:240",
+            "-c:v",
+            "libx264",
+            "-preset",
+            "ultrafast",
+            "-bf",
+            "3",
+            "-g",
+            "48",
+            "-keyint_min",
+            "48",
+            "-sc_threshold",
+            "0",
+            "-x264-params",
+            "bframes=3:b-pyramid=normal",
+            mp4.to_str().unwrap(),
+        ]);
         check(&mp4, &[1, 47, 48, 49, 100, 143, 144, 150, 296], true);
         let (_, report) = seek_digests(&mp4, 150, 1);
         assert_eq!(report.start_index, 144, "{report:?}");
@@ -599,8 +608,25 @@ mod seek_tests {
         let src = vtest();
         // 10 frames/s for 3 s, then 25 frames/s; Matroska still says 10/1 (r and avg alike), so
         // only the timestamps tell.
-        ffmpeg(&["-i", src.to_str().unwrap(), "-frames:v", "90", "-vf", "scale=160:120,settb=1/1000,setpts='if(lt(N,30),N*100,3000+(N-30)*40)'",
-            "-fps_mode", "passthrough", "-enc_time_base", "1:1000", "-c:v", "libx264", "-preset", "ultrafast", "-g", "20", mkv.to_str().unwrap()]);
+        ffmpeg(&[
+            "-i",
+            src.to_str().unwrap(),
+            "-frames:v",
+            "90",
+            "-vf",
+            "scale=160:120,settb=1/1000,setpts='if(lt(N,30),N*100,3000+(N-30)*40)'",
+            "-fps_mode",
+            "passthrough",
+            "-enc_time_base",
+            "1:1000",
+            "-c:v",
+            "libx264",
+            "-preset",
+            "ultrafast",
+            "-g",
+            "20",
+            mkv.to_str().unwrap(),
+        ]);
         // Inside the constant-rate part the seek is right; past it the timestamps do not step
         // one frame at a time and it counts from frame 0 instead.
         check(&mkv, &[10], true);

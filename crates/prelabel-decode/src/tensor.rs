@@ -1,9 +1,9 @@
 //! One swscale pass from a decoded frame into the model's input layout.
 
-use ffmpeg_next as ffmpeg;
 use ffmpeg::format::Pixel;
 use ffmpeg::software::scaling;
 use ffmpeg::util::frame;
+use ffmpeg_next as ffmpeg;
 use prelabel_core::{ChannelOrder, InputLayout, InputTransform, ResizeMode};
 
 use crate::{DecodeError, Frame};
@@ -124,16 +124,9 @@ impl Scaler {
             ChannelOrder::Nchw => Pixel::GBRPF32LE,
             ChannelOrder::Nhwc => Pixel::RGB24,
         };
-        let context = scaling::Context::get(
-            format,
-            width,
-            height,
-            target,
-            transform.scaled_width,
-            transform.scaled_height,
-            scaling::Flags::BILINEAR,
-        )
-        .map_err(|e| convert_error(source, e))?;
+        let context =
+            scaling::Context::get(format, width, height, target, transform.scaled_width, transform.scaled_height, scaling::Flags::BILINEAR)
+                .map_err(|e| convert_error(source, e))?;
         let scaled = frame::Video::new(target, transform.scaled_width, transform.scaled_height);
         Ok(Self { source, context, scaled, transform })
     }

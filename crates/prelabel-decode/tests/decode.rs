@@ -19,13 +19,8 @@ fn ffmpeg(args: &[&str]) {
 
 /// Mean RGB value (0..255) of each decoded frame, through an 8x8 packed byte tensor.
 fn frame_means(path: &Path) -> Vec<f32> {
-    let layout = InputLayout {
-        width: 8,
-        height: 8,
-        channel_order: ChannelOrder::Nhwc,
-        pixel_range: PixelRange::Byte,
-        resize: ResizeMode::Stretch,
-    };
+    let layout =
+        InputLayout { width: 8, height: 8, channel_order: ChannelOrder::Nhwc, pixel_range: PixelRange::Byte, resize: ResizeMode::Stretch };
     let mut writer = TensorWriter::new(layout);
     let mut tensor = vec![0.0; layout.image_len()];
     let mut means = Vec::new();
@@ -58,7 +53,25 @@ fn b_frames_are_numbered_in_presentation_order() {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("bframes.mp4");
     let p = path.to_str().unwrap();
-    ffmpeg(&["-f", "lavfi", "-i", RAMP, "-frames:v", "24", "-c:v", "libx264", "-bf", "3", "-g", "12", "-crf", "8", "-pix_fmt", "yuv420p", p]);
+    ffmpeg(&[
+        "-f",
+        "lavfi",
+        "-i",
+        RAMP,
+        "-frames:v",
+        "24",
+        "-c:v",
+        "libx264",
+        "-bf",
+        "3",
+        "-g",
+        "12",
+        "-crf",
+        "8",
+        "-pix_fmt",
+        "yuv420p",
+        p,
+    ]);
     assert_frames_in_order(&frame_means(&path), 24);
 }
 
@@ -69,8 +82,25 @@ fn variable_frame_rate_does_not_shift_or_duplicate_indices() {
     let p = path.to_str().unwrap();
     // Irregular gaps between timestamps (0.1 s growing to 0.3 s), kept as they are.
     ffmpeg(&[
-        "-f", "lavfi", "-i", RAMP, "-frames:v", "24", "-vf", "setpts='(N+N*N/24)/(10*TB)'", "-fps_mode", "passthrough",
-        "-c:v", "libx264", "-bf", "2", "-crf", "8", "-pix_fmt", "yuv420p", p,
+        "-f",
+        "lavfi",
+        "-i",
+        RAMP,
+        "-frames:v",
+        "24",
+        "-vf",
+        "setpts='(N+N*N/24)/(10*TB)'",
+        "-fps_mode",
+        "passthrough",
+        "-c:v",
+        "libx264",
+        "-bf",
+        "2",
+        "-crf",
+        "8",
+        "-pix_fmt",
+        "yuv420p",
+        p,
     ]);
     assert_frames_in_order(&frame_means(&path), 24);
 }

@@ -18,8 +18,6 @@ mod nms;
 mod runtime;
 
 pub use error::DetectError;
-pub use model::{
-    BatchAxis, BatchDetections, Detector, DetectorOptions, OutputLayout, ssd_candidates, yolo_raw_head_candidates,
-};
-pub use nms::{non_max_suppression, Candidate};
+pub use model::{BatchAxis, BatchDetections, Detector, DetectorOptions, OutputLayout, ssd_candidates, yolo_raw_head_candidates};
+pub use nms::{Candidate, non_max_suppression};
 pub use runtime::{Device, Runtime};

@@ -6,9 +6,7 @@ use std::time::{Duration, Instant};
 use ort::session::Session;
 use ort::session::builder::GraphOptimizationLevel;
 use ort::value::{TensorElementType, TensorRef, ValueType};
-use prelabel_core::{
-    BoxXyxy, ChannelOrder, Detection, InputLayout, InputTransform, PixelRange, ResizeMode,
-};
+use prelabel_core::{BoxXyxy, ChannelOrder, Detection, InputLayout, InputTransform, PixelRange, ResizeMode};
 
 use crate::metadata::{parse_bool, parse_imgsz, parse_names};
 use crate::nms::{Candidate, non_max_suppression};
@@ -141,8 +139,7 @@ impl Detector {
             _ => BatchAxis::Dynamic,
         };
 
-        let outputs: Vec<(&str, &[i64])> =
-            session.outputs().iter().filter_map(|o| Some((o.name(), float_shape(o.dtype())?))).collect();
+        let outputs: Vec<(&str, &[i64])> = session.outputs().iter().filter_map(|o| Some((o.name(), float_shape(o.dtype())?))).collect();
         let (output_layout, class_count) = match outputs[..] {
             [(a, sa), (b, sb)] if sa.len() == 3 && sb.len() == 3 && (sa[2] == 4 || sb[2] == 4) => {
                 let ((boxes, _), (scores, scores_shape)) = if sa[2] == 4 { ((a, sa), (b, sb)) } else { ((b, sb), (a, sa)) };
@@ -151,8 +148,8 @@ impl Detector {
             }
             [(name, shape)] if shape.len() == 3 => {
                 let raw_classes = shape[1] - 4;
-                let looks_end_to_end = shape[2] == 6
-                    && (end2end == Some(true) || names_meta.as_ref().is_none_or(|n| n.len() as i64 != raw_classes));
+                let looks_end_to_end =
+                    shape[2] == 6 && (end2end == Some(true) || names_meta.as_ref().is_none_or(|n| n.len() as i64 != raw_classes));
                 if looks_end_to_end {
                     (OutputLayout::YoloEndToEnd { output: name.to_owned() }, names_meta.as_ref().map_or(-1, |n| n.len() as i64))
                 } else if raw_classes > 0 {
@@ -163,7 +160,8 @@ impl Detector {
             }
             _ => {
                 return Err(unknown(
-                    "expected SSD boxes [B,N,4] + scores [B,N,C], a YOLO raw head [B,4+C,N] or a YOLO end-to-end [B,N,6] float32 output".into(),
+                    "expected SSD boxes [B,N,4] + scores [B,N,C], a YOLO raw head [B,4+C,N] or a YOLO end-to-end [B,N,6] float32 output"
+                        .into(),
                 ));
             }
         };
@@ -297,12 +295,13 @@ impl Detector {
                 for i in 0..count {
                     let candidates = data[i * rows * 6..(i + 1) * rows * 6].chunks_exact(6).filter_map(|r| {
                         let class_index = r[5].round();
-                        (r[4] >= score_threshold && class_index >= 0.0 && (class_index as usize) < self.class_names.len())
-                            .then(|| Candidate {
+                        (r[4] >= score_threshold && class_index >= 0.0 && (class_index as usize) < self.class_names.len()).then(|| {
+                            Candidate {
                                 class_index: class_index as usize,
                                 score: r[4],
                                 bbox_in_input_px: BoxXyxy::new(r[0], r[1], r[2], r[3]),
-                            })
+                            }
+                        })
                     });
                     per_image.push(candidates.collect());
                 }
@@ -421,11 +420,7 @@ fn best_class(scores: impl Iterator<Item = f32>) -> Option<(usize, f32)> {
 }
 
 fn check_dims(found: &[usize], expected: &[usize]) -> Result<(), DetectError> {
-    if found == expected {
-        Ok(())
-    } else {
-        Err(DetectError::Inference(format!("output shape {found:?}, expected {expected:?}")))
-    }
+    if found == expected { Ok(()) } else { Err(DetectError::Inference(format!("output shape {found:?}, expected {expected:?}"))) }
 }
 
 fn class_names(model_path: &Path, from_metadata: Option<Vec<String>>, class_count: i64) -> Result<Vec<String>, DetectError> {
@@ -433,8 +428,8 @@ fn class_names(model_path: &Path, from_metadata: Option<Vec<String>>, class_coun
     let (names, source) = match from_metadata {
         Some(names) => (names, model_path.to_path_buf()),
         None if sidecar.is_file() => {
-            let text = std::fs::read_to_string(&sidecar)
-                .map_err(|e| DetectError::ClassNames { path: sidecar.clone(), reason: e.to_string() })?;
+            let text =
+                std::fs::read_to_string(&sidecar).map_err(|e| DetectError::ClassNames { path: sidecar.clone(), reason: e.to_string() })?;
             (text.lines().map(|l| l.trim().to_owned()).collect(), sidecar)
         }
         None if class_count > 0 => ((0..class_count).map(|k| format!("class_{k}")).collect(), model_path.to_path_buf()),

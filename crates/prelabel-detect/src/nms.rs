@@ -23,9 +23,7 @@ pub fn non_max_suppression(mut candidates: Vec<Candidate>, iou_threshold: f32, m
         if kept.len() >= max_detections {
             break;
         }
-        let suppressed = kept
-            .iter()
-            .any(|k| k.class_index == c.class_index && k.bbox_in_input_px.iou(&c.bbox_in_input_px) > iou_threshold);
+        let suppressed = kept.iter().any(|k| k.class_index == c.class_index && k.bbox_in_input_px.iou(&c.bbox_in_input_px) > iou_threshold);
         if !suppressed {
             kept.push(c);
         }

@@ -111,10 +111,7 @@ impl Device {
                 .map_err(|e| unavailable(e.to_string())),
             #[cfg(feature = "tensorrt")]
             Device::TensorRt => builder
-                .with_execution_providers([
-                    ort::ep::TensorRT::default().build().error_on_failure(),
-                    ort::ep::CUDA::default().build(),
-                ])
+                .with_execution_providers([ort::ep::TensorRT::default().build().error_on_failure(), ort::ep::CUDA::default().build()])
                 .map_err(|e| unavailable(e.to_string())),
             Device::Auto => Err(unavailable("resolve `auto` with Device::resolve before loading a model".to_owned())),
             #[allow(unreachable_patterns)]

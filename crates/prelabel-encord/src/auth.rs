@@ -112,9 +112,7 @@ impl SigningKey {
             return Err(AuthError::BadKey("no OPENSSH PRIVATE KEY block"));
         }
         let raw = BASE64.decode(body).map_err(|_| AuthError::BadKey("the key block is not base64"))?;
-        let mut data = raw
-            .strip_prefix(b"openssh-key-v1\0".as_slice())
-            .ok_or(AuthError::BadKey("not an openssh-key-v1 key"))?;
+        let mut data = raw.strip_prefix(b"openssh-key-v1\0".as_slice()).ok_or(AuthError::BadKey("not an openssh-key-v1 key"))?;
         let cipher = ssh_string(&mut data)?;
         let _kdf = ssh_string(&mut data)?;
         let _kdf_options = ssh_string(&mut data)?;
@@ -151,8 +149,7 @@ impl SigningKey {
     pub fn from_env() -> Result<Self, AuthError> {
         if let Some(path) = std::env::var_os("ENCORD_SSH_KEY_FILE") {
             let path_text = path.to_string_lossy().into_owned();
-            let text = std::fs::read_to_string(&path)
-                .map_err(|e| AuthError::KeyFile { path: path_text, cause: e.kind().to_string() })?;
+            let text = std::fs::read_to_string(&path).map_err(|e| AuthError::KeyFile { path: path_text, cause: e.kind().to_string() })?;
             return Self::from_openssh(&text);
         }
         match std::env::var("ENCORD_SSH_KEY") {
@@ -221,12 +218,9 @@ impl PublicKey {
 pub fn verify_legacy(authorization: &str, body: &[u8], lookup: impl Fn(&str) -> Option<PublicKey>) -> Result<String, AuthError> {
     let (keyid, sig_hex) = authorization.trim().split_once(':').ok_or(AuthError::Malformed("Authorization is not key:signature"))?;
     let key = lookup(keyid).ok_or_else(|| AuthError::UnknownKey(keyid.to_owned()))?;
-    let sig_bytes: [u8; 64] = unhex(sig_hex)
-        .and_then(|b| b.try_into().ok())
-        .ok_or(AuthError::Malformed("the signature is not 128 hex characters"))?;
-    key.0
-        .verify(&Sha256::digest(body), &Signature::from_bytes(&sig_bytes))
-        .map_err(|_| AuthError::BadSignature(keyid.to_owned()))?;
+    let sig_bytes: [u8; 64] =
+        unhex(sig_hex).and_then(|b| b.try_into().ok()).ok_or(AuthError::Malformed("the signature is not 128 hex characters"))?;
+    key.0.verify(&Sha256::digest(body), &Signature::from_bytes(&sig_bytes)).map_err(|_| AuthError::BadSignature(keyid.to_owned()))?;
     Ok(keyid.to_owned())
 }
 
@@ -245,9 +239,8 @@ pub fn verify_v2(
         return Err(AuthError::Malformed("Content-Digest does not match the body"));
     }
     let params = headers.signature_input.strip_prefix("encord-sig=").ok_or(AuthError::Malformed("Signature-Input label"))?;
-    let field = |name: &str| {
-        params.split(';').find_map(|p| p.strip_prefix(name).and_then(|v| v.strip_prefix('='))).map(|v| v.trim_matches('"'))
-    };
+    let field =
+        |name: &str| params.split(';').find_map(|p| p.strip_prefix(name).and_then(|v| v.strip_prefix('='))).map(|v| v.trim_matches('"'));
     let keyid = field("keyid").ok_or(AuthError::Malformed("no keyid"))?;
     let created: i64 = field("created").and_then(|c| c.parse().ok()).ok_or(AuthError::Malformed("no created"))?;
     if params != signature_params(created, keyid) {
@@ -263,11 +256,8 @@ pub fn verify_v2(
         .strip_prefix("encord-sig=:")
         .and_then(|s| s.strip_suffix(':'))
         .ok_or(AuthError::Malformed("Signature is not encord-sig=:…:"))?;
-    let sig_bytes: [u8; 64] = BASE64
-        .decode(sig_b64)
-        .ok()
-        .and_then(|b| b.try_into().ok())
-        .ok_or(AuthError::Malformed("the signature is not 64 base64 bytes"))?;
+    let sig_bytes: [u8; 64] =
+        BASE64.decode(sig_b64).ok().and_then(|b| b.try_into().ok()).ok_or(AuthError::Malformed("the signature is not 64 base64 bytes"))?;
     let base = signature_base(method, request_target, &headers.content_digest, params);
     key.0.verify(base.as_bytes(), &Signature::from_bytes(&sig_bytes)).map_err(|_| AuthError::BadSignature(keyid.to_owned()))?;
     Ok(keyid.to_owned())
@@ -314,7 +304,8 @@ mod tests {
             assert_eq!(sig.content_digest, s("content_digest"), "{name}");
             assert_eq!(sig.signature_input, s("signature_input"), "{name}");
             assert_eq!(sig.signature, s("signature"), "{name}");
-            let base = signature_base(s("method"), s("request_target"), &sig.content_digest, &signature_params(created, &key().public_key_hex()));
+            let base =
+                signature_base(s("method"), s("request_target"), &sig.content_digest, &signature_params(created, &key().public_key_hex()));
             assert_eq!(base, s("signature_base"), "{name}");
             let who = verify_v2(s("method"), s("request_target"), s("body").as_bytes(), &sig, created + 10, 300, registered);
             assert_eq!(who.unwrap(), v["public_key_hex"].as_str().unwrap());

@@ -37,11 +37,7 @@ pub struct ClassMap {
 
 impl ClassMap {
     /// Maps `class_names` onto `ontology`; `aliases` are `(model class, ontology object)` pairs.
-    pub fn new<S: AsRef<str>>(
-        ontology: &Ontology,
-        class_names: &[S],
-        aliases: &[(String, String)],
-    ) -> Result<Self, ClassMapError> {
+    pub fn new<S: AsRef<str>>(ontology: &Ontology, class_names: &[S], aliases: &[(String, String)]) -> Result<Self, ClassMapError> {
         let by_name: HashMap<String, usize> = ontology
             .objects
             .iter()

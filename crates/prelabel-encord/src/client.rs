@@ -15,8 +15,8 @@ use serde::de::DeserializeOwned;
 use serde_json::{Value, json};
 use sha2::{Digest, Sha256};
 
-use crate::auth::SigningKey;
 use crate::Ontology;
+use crate::auth::SigningKey;
 
 /// Encord's public API.
 pub const DEFAULT_DOMAIN: &str = "https://api.encord.com";
@@ -247,9 +247,7 @@ impl EncordClient {
                     }
                     match response.bytes() {
                         Ok(bytes) if bytes.is_empty() => Attempt::Done(Ok(Value::Null)),
-                        Ok(bytes) => Attempt::Done(
-                            serde_json::from_slice(&bytes).map_err(|e| error(ApiErrorKind::Decode, e.to_string())),
-                        ),
+                        Ok(bytes) => Attempt::Done(serde_json::from_slice(&bytes).map_err(|e| error(ApiErrorKind::Decode, e.to_string()))),
                         Err(e) => Attempt::Retry(error(ApiErrorKind::Transport, transport_message(&e)), None),
                     }
                 }
@@ -302,7 +300,10 @@ impl EncordClient {
                 "AUTHORISATION_ERROR" => ApiErrorKind::Forbidden,
                 "RESOURCE_NOT_FOUND_ERROR" => ApiErrorKind::NotFound,
                 "RATE_LIMIT_ERROR" => return Attempt::Retry(error(ApiErrorKind::RateLimited, message), None),
-                "INVALID_ARGUMENTS_ERROR" | "CORRUPTED_LABEL_ERROR" | "FEATURE_DOES_NOT_EXIST_ERROR" | "ANSWER_DICTIONARY_ERROR"
+                "INVALID_ARGUMENTS_ERROR"
+                | "CORRUPTED_LABEL_ERROR"
+                | "FEATURE_DOES_NOT_EXIST_ERROR"
+                | "ANSWER_DICTIONARY_ERROR"
                 | "OPERATION_NOT_ALLOWED" => ApiErrorKind::InvalidArgument,
                 _ => ApiErrorKind::Server,
             };
@@ -404,10 +405,15 @@ impl EncordClient {
     }
 
     /// Moves tasks to another stage (E12).
-    pub fn move_tasks(&self, project_hash: &str, stage_uuid: &str, task_uuids: &[String], destination_stage_uuid: &str) -> Result<(), ApiError> {
+    pub fn move_tasks(
+        &self,
+        project_hash: &str,
+        stage_uuid: &str,
+        task_uuids: &[String],
+        destination_stage_uuid: &str,
+    ) -> Result<(), ApiError> {
         let path = format!("/v2/public/projects/{project_hash}/workflow/stages/{stage_uuid}/move-tasks");
-        self.v2(Method::POST, &path, Some(&json!({"taskUuids": task_uuids, "destinationStageUuid": destination_stage_uuid})))
-            .map(drop)
+        self.v2(Method::POST, &path, Some(&json!({"taskUuids": task_uuids, "destinationStageUuid": destination_stage_uuid}))).map(drop)
     }
 
     /// A storage item's signed URL (E10).
@@ -525,7 +531,6 @@ impl Http {
             }
         })
     }
-
 }
 
 /// The message of an error response: `message` or `detail` of a JSON body, else the body text.

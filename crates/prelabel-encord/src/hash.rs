@@ -45,9 +45,7 @@ pub fn uuid_from_seed(seed: &str) -> String {
 
 /// Encord's label timestamp: `Thu, 02 Jan 2025 03:04:05 UTC`.
 pub fn encord_timestamp(at: OffsetDateTime) -> String {
-    let format = format_description!(
-        "[weekday repr:short], [day] [month repr:short] [year] [hour]:[minute]:[second] UTC"
-    );
+    let format = format_description!("[weekday repr:short], [day] [month repr:short] [year] [hour]:[minute]:[second] UTC");
     at.to_offset(time::UtcOffset::UTC).format(&format).unwrap_or_default()
 }
 

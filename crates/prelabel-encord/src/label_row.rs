@@ -14,8 +14,8 @@ use prelabel_core::{BoxXyxy, FrameDetections, FramePx, NormXywh};
 use serde::{Deserialize, Serialize, Serializer};
 use serde_json::Value;
 
-use crate::write::write_atomically;
 use crate::hash::object_hash_bytes;
+use crate::write::write_atomically;
 use crate::{ClassMap, Ontology, WriteError};
 
 /// One Encord label row for one video (field order as Encord's SDK writes it).

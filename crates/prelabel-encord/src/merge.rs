@@ -143,18 +143,12 @@ fn merge_scoped(stored: &Value, ours: &LabelRow, scope: Option<&BTreeSet<u64>>) 
             object_hash(object).map(|h| gone.remove(h));
         }
     }
-    let stats = MergeStats {
-        kept: instances.len() - replaced.len(),
-        replaced: replaced.len(),
-        added: added.len(),
-        edited_by_people: edited.len(),
-    };
+    let stats =
+        MergeStats { kept: instances.len() - replaced.len(), replaced: replaced.len(), added: added.len(), edited_by_people: edited.len() };
 
     // Add ours; frames in scope left empty disappear.
     for (frame_index, our_frame) in our_unit.labels.iter().filter(|(f, _)| scope.is_none_or(|s| s.contains(f))) {
-        let frame = frames
-            .entry(frame_index.to_string())
-            .or_insert_with(|| serde_json::json!({"objects": [], "classifications": []}));
+        let frame = frames.entry(frame_index.to_string()).or_insert_with(|| serde_json::json!({"objects": [], "classifications": []}));
         let objects = frame.as_object_mut().ok_or_else(no_unit)?.entry("objects").or_insert_with(|| Value::Array(Vec::new()));
         if let Some(objects) = objects.as_array_mut() {
             for object in our_frame.objects.iter().filter(|o| added.contains(o.object_hash.as_str())) {
@@ -211,15 +205,20 @@ mod tests {
     }
 
     fn ours(hashes: &[(u64, &str)]) -> LabelRow {
-        let mut base: LabelRow =
-            serde_json::from_slice(&std::fs::read(concat!(env!("CARGO_MANIFEST_DIR"), "/tests/fixtures/video_label_row_example.json")).unwrap())
-                .unwrap();
+        let mut base: LabelRow = serde_json::from_slice(
+            &std::fs::read(concat!(env!("CARGO_MANIFEST_DIR"), "/tests/fixtures/video_label_row_example.json")).unwrap(),
+        )
+        .unwrap();
         base.data_hash = "D".into();
         let template: FrameObject = serde_json::from_value(object("x", false, None, None, 0.3)).unwrap();
         let mut labels = BTreeMap::new();
         base.object_answers.clear();
         for (frame, hash) in hashes {
-            let o = FrameObject { object_hash: (*hash).into(), bounding_box: BoundingBox { x: 0.3, y: 0.3, w: 0.1, h: 0.1 }, ..template.clone() };
+            let o = FrameObject {
+                object_hash: (*hash).into(),
+                bounding_box: BoundingBox { x: 0.3, y: 0.3, w: 0.1, h: 0.1 },
+                ..template.clone()
+            };
             labels.entry(*frame).or_insert(FrameLabels { objects: vec![], classifications: vec![] }).objects.push(o);
             base.object_answers.insert((*hash).into(), ObjectAnswer { classifications: vec![], object_hash: (*hash).into() });
         }

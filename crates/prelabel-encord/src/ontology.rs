@@ -68,10 +68,8 @@ pub struct OntologyObject {
 pub(crate) const BOUNDING_BOX: &str = "bounding_box";
 
 /// Colours for generated ontologies (Encord's editor palette).
-const PALETTE: [&str; 12] = [
-    "#D33115", "#E27300", "#FCC400", "#B0BC00", "#68BC00", "#16A5A5", "#009CE0", "#7B64FF", "#FA28FF", "#AB149E",
-    "#0C797D", "#653294",
-];
+const PALETTE: [&str; 12] =
+    ["#D33115", "#E27300", "#FCC400", "#B0BC00", "#68BC00", "#16A5A5", "#009CE0", "#7B64FF", "#FA28FF", "#AB149E", "#0C797D", "#653294"];
 
 impl Ontology {
     /// Reads an ontology structure from a JSON file: the bare structure, or an API response

@@ -25,10 +25,7 @@ pub fn write_json_atomically(path: &Path, value: &impl Serialize) -> Result<(), 
 /// Lets `write` fill a temporary file beside `path` (through a buffer), syncs it and renames it
 /// over `path`: the file is either complete or not there. The temporary file is removed when
 /// `write` or anything after it fails.
-pub(crate) fn write_atomically(
-    path: &Path,
-    write: impl FnOnce(&mut BufWriter<&mut File>) -> io::Result<()>,
-) -> Result<(), WriteError> {
+pub(crate) fn write_atomically(path: &Path, write: impl FnOnce(&mut BufWriter<&mut File>) -> io::Result<()>) -> Result<(), WriteError> {
     let error = |cause| WriteError { path: path.to_path_buf(), cause };
     let dir = match path.parent() {
         Some(p) if !p.as_os_str().is_empty() => p,

@@ -71,7 +71,9 @@ fn build<'a>(ontology: &'a Ontology, map: &'a ClassMap, frames: u64) -> LabelRow
 #[test]
 fn a_million_object_row_is_streamed_to_a_file_without_a_second_copy_in_memory() {
     if !reset_high_water_mark() {
-        eprintln!("SKIPPED: /proc/self/clear_refs is not writable here, so the resident high-water mark cannot be reset and nothing was measured");
+        eprintln!(
+            "SKIPPED: /proc/self/clear_refs is not writable here, so the resident high-water mark cannot be reset and nothing was measured"
+        );
         return;
     }
     let (ontology, map) = ontology_and_map();

@@ -21,8 +21,8 @@ use serde_json::Value;
 use crate::rows::{RowError, label_row, video_metadata};
 use crate::worker::Shard;
 use crate::{
-    Detectors, LocalVideo, PipelineError, PipelineOptions, TrackingOptions, VideoDetections, VideoInput, build_label_row, derived_data_hash,
-    detect_videos, video_meta_for_file,
+    Detectors, LocalVideo, PipelineError, PipelineOptions, TrackingOptions, VideoDetections, VideoInput, build_label_row,
+    derived_data_hash, detect_videos, video_meta_for_file,
 };
 
 /// Where a manifest entry's video is.
@@ -222,9 +222,7 @@ impl VideoInput for EntryInput<'_> {
                     .suffix(".tmp")
                     .tempfile_in(out_dir)
                     .map_err(|e| VideoError::Temporary(out_dir.display().to_string(), e).to_string())?;
-                self.http
-                    .download(url, download.path(), self.config.max_video_bytes)
-                    .map_err(|e| VideoError::Download(e).to_string())?;
+                self.http.download(url, download.path(), self.config.max_video_bytes).map_err(|e| VideoError::Download(e).to_string())?;
                 Ok(Box::new(download))
             }
         }
@@ -267,24 +265,31 @@ pub fn run_batch(
     }
     let class_count = detectors.model().class_names().len();
     let mut finished = vec![false; todo.len()];
-    let run = detect_videos(&todo, detectors, config.pipeline, config.max_in_flight_videos, |_, _| {}, |i, detected| {
-        let entry = todo[i].entry;
-        let labelling = Instant::now();
-        let mut result = outcome(entry, "failed");
-        match detected.map_err(VideoError::from).and_then(|d| {
-            result.seconds = d.timings.total.as_secs_f64();
-            label_one(entry, &d, upload, ontology, class_map, class_count, config)
-        }) {
-            Ok((frames, detections, lost)) => {
-                result.status = if lost.is_some() { "partial" } else { "done" };
-                (result.frames, result.detections, result.error) = (frames, detections, lost);
+    let run = detect_videos(
+        &todo,
+        detectors,
+        config.pipeline,
+        config.max_in_flight_videos,
+        |_, _| {},
+        |i, detected| {
+            let entry = todo[i].entry;
+            let labelling = Instant::now();
+            let mut result = outcome(entry, "failed");
+            match detected.map_err(VideoError::from).and_then(|d| {
+                result.seconds = d.timings.total.as_secs_f64();
+                label_one(entry, &d, upload, ontology, class_map, class_count, config)
+            }) {
+                Ok((frames, detections, lost)) => {
+                    result.status = if lost.is_some() { "partial" } else { "done" };
+                    (result.frames, result.detections, result.error) = (frames, detections, lost);
+                }
+                Err(e) => result.error = Some(e.to_string()),
             }
-            Err(e) => result.error = Some(e.to_string()),
-        }
-        result.seconds += labelling.elapsed().as_secs_f64();
-        finished[i] = true;
-        on_outcome(&result);
-    });
+            result.seconds += labelling.elapsed().as_secs_f64();
+            finished[i] = true;
+            on_outcome(&result);
+        },
+    );
     if let Err(e) = run {
         for (input, _) in todo.iter().zip(&finished).filter(|(_, done)| !**done) {
             on_outcome(&VideoOutcome { error: Some(e.to_string()), ..outcome(input.entry, "failed") });

@@ -239,8 +239,12 @@ pub fn detect_videos(
                             // None, or a closed channel: inference stopped, and its error is
                             // reported by the caller's thread.
                             let ended = match input.fetch() {
-                                Ok(local) => decode_video(video, local.as_ref().as_ref(), options, &mut writer, &mut image, assembler, &events),
-                                Err(reason) => Some(Event::Ended(Ended { video, frames_sent: 0, result: Err(PipelineError::Fetch(reason)) })),
+                                Ok(local) => {
+                                    decode_video(video, local.as_ref().as_ref(), options, &mut writer, &mut image, assembler, &events)
+                                }
+                                Err(reason) => {
+                                    Some(Event::Ended(Ended { video, frames_sent: 0, result: Err(PipelineError::Fetch(reason)) }))
+                                }
                             };
                             let Some(ended) = ended else { break };
                             if events.send(ended).is_err() {

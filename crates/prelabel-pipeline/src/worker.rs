@@ -14,9 +14,9 @@ use std::sync::Mutex;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
+use crate::Detectors;
 use crossbeam_channel::bounded;
 use prelabel_detect::Detector;
-use crate::Detectors;
 use prelabel_encord::client::{AgentTask, ApiError, EncordClient};
 use prelabel_encord::{ClassMap, ClassMapError, MergeError, MergeStats, Ontology, merge_prelabels};
 use serde_json::Value;
@@ -483,7 +483,8 @@ impl<'a> Worker<'a> {
     fn give_up(&self, task: &AgentTask, reason: TaskError) -> FailedTask {
         tracing::error!(task = %task.uuid, title = %task.data_title, error = %reason, "task failed; leaving it");
         if let Some(pathway) = &self.route.failure_pathway_uuid {
-            let failures = self.client.proceed(&self.config.project_hash, &self.route.stage_uuid, std::slice::from_ref(&task.uuid), pathway);
+            let failures =
+                self.client.proceed(&self.config.project_hash, &self.route.stage_uuid, std::slice::from_ref(&task.uuid), pathway);
             for (_, e) in failures {
                 tracing::error!(task = %task.uuid, error = %e, "could not route the task to the failure pathway");
             }

@@ -61,9 +61,9 @@ pub(crate) async fn v2(State(app): State<Arc<App>>, request: Request, next: Next
 /// returns the request with the caller and body in its extensions.
 async fn authenticate(app: &App, request: Request) -> Result<Request, ApiError> {
     let (mut parts, body) = request.into_parts();
-    let body = to_bytes(body, MAX_BODY_BYTES).await.map_err(|e| {
-        ApiError::PayloadTooLarge(format!("cannot read a body of at most {MAX_BODY_BYTES} bytes ({e})"))
-    })?;
+    let body = to_bytes(body, MAX_BODY_BYTES)
+        .await
+        .map_err(|e| ApiError::PayloadTooLarge(format!("cannot read a body of at most {MAX_BODY_BYTES} bytes ({e})")))?;
     let users = &app.project.users;
     let lookup = |keyid: &str| {
         users
@@ -75,8 +75,7 @@ async fn authenticate(app: &App, request: Request) -> Result<Request, ApiError> 
     let target = parts.uri.path_and_query().map_or_else(|| parts.uri.path(), |pq| pq.as_str());
     let keyid = match v2_headers(&parts.headers)? {
         Some(signature) => {
-            let now =
-                std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_secs() as i64);
+            let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_secs() as i64);
             verify_v2(parts.method.as_str(), target, &body, &signature, now, app.verifier.max_skew_secs, lookup)
         }
         None => {
@@ -89,10 +88,7 @@ async fn authenticate(app: &App, request: Request) -> Result<Request, ApiError> 
         }
     }
     .map_err(|e| ApiError::Unauthenticated(e.to_string()))?;
-    let email = users
-        .iter()
-        .find(|u| u.key.hex() == keyid)
-        .map_or_else(|| format!("{keyid}@accept-any-key.invalid"), |u| u.email.clone());
+    let email = users.iter().find(|u| u.key.hex() == keyid).map_or_else(|| format!("{keyid}@accept-any-key.invalid"), |u| u.email.clone());
     tracing::debug!("{} {target} signed by {email}", parts.method);
     parts.extensions.insert(Signed { email, body: body.clone() });
     Ok(Request::from_parts(parts, Body::from(body)))
@@ -100,10 +96,7 @@ async fn authenticate(app: &App, request: Request) -> Result<Request, ApiError> 
 
 /// A header's value as text; `None` when absent.
 fn header<'a>(headers: &'a HeaderMap, name: &str) -> Result<Option<&'a str>, ApiError> {
-    headers
-        .get(name)
-        .map(|v| v.to_str().map_err(|_| ApiError::Unauthenticated(format!("{name} is not ASCII"))))
-        .transpose()
+    headers.get(name).map(|v| v.to_str().map_err(|_| ApiError::Unauthenticated(format!("{name} is not ASCII")))).transpose()
 }
 
 /// The v2 signature headers, when the request carries `Signature-Input`.
@@ -112,9 +105,7 @@ fn v2_headers(headers: &HeaderMap) -> Result<Option<V2Signature>, ApiError> {
         return Ok(None);
     };
     let required = |name: &str| {
-        header(headers, name)?
-            .map(str::to_owned)
-            .ok_or_else(|| ApiError::Unauthenticated(format!("Signature-Input without {name}")))
+        header(headers, name)?.map(str::to_owned).ok_or_else(|| ApiError::Unauthenticated(format!("Signature-Input without {name}")))
     };
     Ok(Some(V2Signature {
         content_digest: required("content-digest")?,

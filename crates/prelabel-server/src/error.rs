@@ -119,10 +119,9 @@ impl ApiError {
         match self {
             Self::Unauthenticated(_) => StatusCode::UNAUTHORIZED,
             Self::Forbidden(_) => StatusCode::FORBIDDEN,
-            Self::InvalidArguments(_)
-            | Self::CorruptedLabel(_)
-            | Self::UnknownFeature(_)
-            | Self::AnswerDictionary(_) => StatusCode::BAD_REQUEST,
+            Self::InvalidArguments(_) | Self::CorruptedLabel(_) | Self::UnknownFeature(_) | Self::AnswerDictionary(_) => {
+                StatusCode::BAD_REQUEST
+            }
             Self::NotFound(_) => StatusCode::NOT_FOUND,
             Self::PayloadTooLarge(_) => StatusCode::PAYLOAD_TOO_LARGE,
             Self::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,

@@ -70,9 +70,7 @@ impl FaultInjector {
             return Err(ServerError::Config(format!("--{name}-rate {rate} is not within 0 to 1")));
         }
         if rates.iter().map(|(_, r)| r).sum::<f64>() > 1.0 {
-            return Err(ServerError::Config(
-                "--fail-rate, --throttle-rate and --drop-rate add up to more than 1".into(),
-            ));
+            return Err(ServerError::Config("--fail-rate, --throttle-rate and --drop-rate add up to more than 1".into()));
         }
         Ok(Self { config: config.clone(), rng: Mutex::new(XorShift::new(config.seed)) })
     }
@@ -107,8 +105,7 @@ pub(crate) async fn inject(State(injector): State<Arc<FaultInjector>>, request: 
         }
         Some(Fault::Throttle) => {
             tracing::info!("injected fault: 429 for {what}");
-            let mut response =
-                (StatusCode::TOO_MANY_REQUESTS, Json(json!({ "message": "injected throttle" }))).into_response();
+            let mut response = (StatusCode::TOO_MANY_REQUESTS, Json(json!({ "message": "injected throttle" }))).into_response();
             response.headers_mut().insert(header::RETRY_AFTER, HeaderValue::from_static("1"));
             response
         }
@@ -135,8 +132,7 @@ mod tests {
     use super::*;
 
     fn injector(fail: f64, throttle: f64, drop: f64, seed: u64) -> FaultInjector {
-        let config =
-            FaultConfig { fail_rate: fail, throttle_rate: throttle, drop_rate: drop, latency: Duration::ZERO, seed };
+        let config = FaultConfig { fail_rate: fail, throttle_rate: throttle, drop_rate: drop, latency: Duration::ZERO, seed };
         FaultInjector::new(&config).expect("valid rates")
     }
 

@@ -85,12 +85,7 @@ fn requested_span(range: Option<&str>, len: u64) -> Span {
     }
 }
 
-async fn download(
-    State(app): State<Arc<App>>,
-    Path(uuid): Path<String>,
-    RawQuery(raw): RawQuery,
-    headers: HeaderMap,
-) -> Response {
+async fn download(State(app): State<Arc<App>>, Path(uuid): Path<String>, RawQuery(raw): RawQuery, headers: HeaderMap) -> Response {
     let params = query::params(raw.as_deref());
     if !query::first(&params, "sig").is_some_and(|sig| app.urls.verify(&uuid, sig)) {
         return ApiError::Forbidden(format!("bad or missing signature for /files/{uuid}")).into_v2_response();

@@ -90,13 +90,7 @@ pub(crate) fn fill_authors(content: &mut Content, email: &str) {
 
 /// The row as the server stores it: `content` from the client, everything else from the project
 /// (the data link is the unsigned storage link; the task status is filled in when it is sent).
-pub(crate) fn stored_row(
-    project: &Project,
-    video: &Video,
-    label_hash: String,
-    created_at: Option<String>,
-    content: Content,
-) -> LabelRow {
+pub(crate) fn stored_row(project: &Project, video: &Video, label_hash: String, created_at: Option<String>, content: Content) -> LabelRow {
     let now = encord_timestamp_now();
     let unit = DataUnit {
         data_hash: video.data_hash.clone(),

@@ -112,12 +112,7 @@ struct GraphNode {
     title: String,
 }
 
-async fn handle(
-    State(app): State<Arc<App>>,
-    uri: Uri,
-    headers: HeaderMap,
-    Extension(signed): Extension<Signed>,
-) -> Response {
+async fn handle(State(app): State<Arc<App>>, uri: Uri, headers: HeaderMap, Extension(signed): Extension<Signed>) -> Response {
     match dispatch(&app, uri.path() == "/public/user", &headers, signed).await {
         Ok(response) => Json(json!({ "status": 200, "response": response })).into_response(),
         Err(error) => error.into_legacy_response(),
@@ -125,8 +120,7 @@ async fn handle(
 }
 
 async fn dispatch(app: &Arc<App>, user_scope: bool, headers: &HeaderMap, signed: Signed) -> Result<Value, ApiError> {
-    let query: Query = serde_json::from_slice(&signed.body)
-        .map_err(|e| ApiError::InvalidArguments(format!("not a legacy query: {e}")))?;
+    let query: Query = serde_json::from_slice(&signed.body).map_err(|e| ApiError::InvalidArguments(format!("not a legacy query: {e}")))?;
     let name = format!("{}/{}", query.query_type, query.query_method);
     tracing::debug!("legacy query {name} by {}", signed.email);
     if user_scope {
@@ -134,11 +128,7 @@ async fn dispatch(app: &Arc<App>, user_scope: bool, headers: &HeaderMap, signed:
     }
     let header = |n: &str| headers.get(n).and_then(|v| v.to_str().ok()).unwrap_or_default();
     if header("resourcetype") != "project" || header("resourceid") != app.project.hash {
-        return Err(ApiError::NotFound(format!(
-            "no project {:?} (ResourceType {:?})",
-            header("resourceid"),
-            header("resourcetype")
-        )));
+        return Err(ApiError::NotFound(format!("no project {:?} (ResourceType {:?})", header("resourceid"), header("resourcetype"))));
     }
     let Values { uid, payload } = query.values;
     match name.as_str() {
@@ -152,12 +142,7 @@ async fn dispatch(app: &Arc<App>, user_scope: bool, headers: &HeaderMap, signed:
             app.with_state(move |app, state| {
                 let rows = label_hashes
                     .iter()
-                    .map(|h| {
-                        state
-                            .row_by_label_hash(h)
-                            .cloned()
-                            .ok_or_else(|| ApiError::NotFound(format!("no label row {h}")))
-                    })
+                    .map(|h| state.row_by_label_hash(h).cloned().ok_or_else(|| ApiError::NotFound(format!("no label row {h}"))))
                     .collect::<Result<Vec<_>, _>>()?;
                 rows_for_client(app, state, rows, signed_urls)
             })
@@ -182,12 +167,10 @@ async fn dispatch(app: &Arc<App>, user_scope: bool, headers: &HeaderMap, signed:
                 .into_iter()
                 .enumerate()
                 .map(|(i, row)| {
-                    serde_json::from_value::<LabelRow>(row)
-                        .map_err(|e| ApiError::InvalidArguments(format!("labels[{i}]: {e}")))
+                    serde_json::from_value::<LabelRow>(row).map_err(|e| ApiError::InvalidArguments(format!("labels[{i}]: {e}")))
                 })
                 .collect::<Result<Vec<_>, _>>()?;
-            app.with_state(move |app, state| state.save_rows(&app.project, &label_hashes, labels, &signed.email))
-                .await?;
+            app.with_state(move |app, state| state.save_rows(&app.project, &label_hashes, labels, &signed.email)).await?;
             Ok(Value::Bool(true))
         }
         _ => Err(ApiError::InvalidArguments(format!("unknown query {name}"))),
@@ -206,8 +189,7 @@ fn parse_payload<T: DeserializeOwned + Default>(payload: Value) -> Result<T, Api
 fn uid_list(uid: Value) -> Result<Vec<String>, ApiError> {
     match uid {
         Value::String(one) => Ok(vec![one]),
-        list => serde_json::from_value(list)
-            .map_err(|_| ApiError::InvalidArguments("uid is not a string or a list of strings".into())),
+        list => serde_json::from_value(list).map_err(|_| ApiError::InvalidArguments("uid is not a string or a list of strings".into())),
     }
 }
 

@@ -127,8 +127,7 @@ impl App {
     {
         let app = self.clone();
         tokio::task::spawn_blocking(move || {
-            let mut state =
-                app.state.lock().map_err(|_| error::ApiError::Internal("the state lock is poisoned".into()))?;
+            let mut state = app.state.lock().map_err(|_| error::ApiError::Internal("the state lock is poisoned".into()))?;
             f(&app, &mut state)
         })
         .await
@@ -139,8 +138,7 @@ impl App {
 /// Sends `tracing` logs (level from `RUST_LOG`, default `info`) to stderr, coloured only on a
 /// terminal. A subscriber installed before is kept.
 pub fn init_logging() {
-    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
-        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
     let colour = std::io::IsTerminal::is_terminal(&std::io::stderr());
     // The only failure is an already installed subscriber, which then goes on logging.
     let _ = tracing_subscriber::fmt().with_env_filter(filter).with_ansi(colour).with_writer(std::io::stderr).try_init();
@@ -161,9 +159,7 @@ pub fn run(config: ServerConfig, on_listening: impl FnOnce(SocketAddr)) -> Resul
         let listener = TcpListener::bind(config.bind)
             .await
             .map_err(|cause| ServerError::Io { what: format!("cannot listen on {}", config.bind), cause })?;
-        let addr = listener
-            .local_addr()
-            .map_err(|cause| ServerError::Io { what: "cannot read the bound address".into(), cause })?;
+        let addr = listener.local_addr().map_err(|cause| ServerError::Io { what: "cannot read the bound address".into(), cause })?;
         let public_url = config.public_url.clone().unwrap_or_else(|| default_public_url(addr));
         let app = Arc::new(App {
             project,
@@ -183,9 +179,8 @@ pub fn run(config: ServerConfig, on_listening: impl FnOnce(SocketAddr)) -> Resul
 
 /// All routes: the signed API (with fault injection) and the unsigned file downloads.
 fn router(app: Arc<App>, injector: Arc<FaultInjector>) -> Router {
-    let api = legacy::routes(app.clone())
-        .merge(v2::routes(app.clone()))
-        .layer(axum::middleware::from_fn_with_state(injector, faults::inject));
+    let api =
+        legacy::routes(app.clone()).merge(v2::routes(app.clone())).layer(axum::middleware::from_fn_with_state(injector, faults::inject));
     api.merge(files::routes()).fallback(error::no_such_endpoint).with_state(app)
 }
 
@@ -202,9 +197,8 @@ fn default_public_url(addr: SocketAddr) -> String {
 /// announces itself, so a signal sent right after the announcement is never missed.
 fn shutdown_signal() -> Result<impl Future<Output = ()>, ServerError> {
     use tokio::signal::unix::{SignalKind, signal};
-    let install = |kind: SignalKind, name: &str| {
-        signal(kind).map_err(|cause| ServerError::Io { what: format!("cannot handle {name}"), cause })
-    };
+    let install =
+        |kind: SignalKind, name: &str| signal(kind).map_err(|cause| ServerError::Io { what: format!("cannot handle {name}"), cause });
     let mut interrupt = install(SignalKind::interrupt(), "SIGINT")?;
     let mut terminate = install(SignalKind::terminate(), "SIGTERM")?;
     Ok(async move {

@@ -201,12 +201,9 @@ impl Project {
             .users
             .into_iter()
             .map(|u| {
-                PublicKey::parse(&u.public_key).map(|key| User { email: u.email.clone(), key }).map_err(|e| {
-                    invalid(format!(
-                        "user {}: public_key is not an `ssh-ed25519 …` line or 64 hex characters ({e})",
-                        u.email
-                    ))
-                })
+                PublicKey::parse(&u.public_key)
+                    .map(|key| User { email: u.email.clone(), key })
+                    .map_err(|e| invalid(format!("user {}: public_key is not an `ssh-ed25519 …` line or 64 hex characters ({e})", u.email)))
             })
             .collect::<Result<Vec<_>, _>>()?;
         let mut project = Self {
@@ -233,8 +230,7 @@ impl Project {
         }
         for video in project.videos.values() {
             if let Some(row) = &video.initial_row {
-                labels::check(row, video, &project.ontology)
-                    .map_err(|e| invalid(format!("initial_label_row of {}: {e}", video.title)))?;
+                labels::check(row, video, &project.ontology).map_err(|e| invalid(format!("initial_label_row of {}: {e}", video.title)))?;
             }
         }
         Ok(project)
@@ -243,11 +239,7 @@ impl Project {
     /// Ids are UUIDs, stage uuids and titles are unique, pathways lead to stages, and only agent
     /// stages have pathways.
     fn check_workflow(&self) -> Result<(), String> {
-        let ids = [
-            ("project.hash", &self.hash),
-            ("ontology.hash", &self.ontology_hash),
-            ("dataset.hash", &self.dataset_hash),
-        ];
+        let ids = [("project.hash", &self.hash), ("ontology.hash", &self.ontology_hash), ("dataset.hash", &self.dataset_hash)];
         let stage_ids = self.stages.iter().map(|s| ("stage uuid", &s.uuid));
         let pathway_ids = self.stages.iter().flat_map(|s| &s.pathways).map(|p| ("pathway uuid", &p.uuid));
         if let Some((what, id)) = ids.into_iter().chain(stage_ids).chain(pathway_ids).find(|(_, id)| !is_uuid(id)) {
@@ -269,10 +261,7 @@ impl Project {
             }
             unique(stage.pathways.iter().map(|p| &p.title), "pathway title within a stage")?;
             if let Some(p) = stage.pathways.iter().find(|p| self.stage(&p.destination).is_none()) {
-                return Err(format!(
-                    "pathway `{}` of `{}` leads to unknown stage {}",
-                    p.title, stage.title, p.destination
-                ));
+                return Err(format!("pathway `{}` of `{}` leads to unknown stage {}", p.title, stage.title, p.destination));
             }
         }
         Ok(())
@@ -336,17 +325,16 @@ fn unique<S: AsRef<str>>(values: impl IntoIterator<Item = S>, what: &str) -> Res
 /// Reads a JSON file into `T`.
 pub(crate) fn read_json<T: DeserializeOwned>(path: &Path) -> Result<T, ProjectError> {
     let bytes = std::fs::read(path).map_err(|cause| ProjectError::Read { path: path.to_path_buf(), cause })?;
-    serde_json::from_slice(&bytes)
-        .map_err(|e| ProjectError::Invalid { path: path.to_path_buf(), reason: e.to_string() })
+    serde_json::from_slice(&bytes).map_err(|e| ProjectError::Invalid { path: path.to_path_buf(), reason: e.to_string() })
 }
 
 /// One `videos[]` entry: the file resolved, missing facts probed, the initial row read.
 fn load_video(dir: &Path, project_json: &Path, section: VideoSection) -> Result<Video, ProjectError> {
     let path = dir.join(&section.file);
     let file_size = std::fs::metadata(&path).map_err(|cause| ProjectError::Read { path: path.clone(), cause })?.len();
-    let title = section.title.unwrap_or_else(|| {
-        path.file_name().map_or_else(|| section.file.display().to_string(), |n| n.to_string_lossy().into_owned())
-    });
+    let title = section
+        .title
+        .unwrap_or_else(|| path.file_name().map_or_else(|| section.file.display().to_string(), |n| n.to_string_lossy().into_owned()));
     let (width, height, fps, frame_count) = match (section.width, section.height, section.fps, section.frame_count) {
         (Some(w), Some(h), Some(f), Some(n)) => (w, h, f, n),
         (w, h, f, n) => {

@@ -111,10 +111,7 @@ impl State {
         let saved: BTreeMap<String, TaskState> = read_state_json(&tasks_path)?.unwrap_or_default();
         for (task, saved_task) in saved {
             if !tasks.contains_key(&task) || project.stage(&saved_task.stage).is_none() {
-                return Err(invalid(
-                    &tasks_path,
-                    format!("task {task} or its stage {} is not in project.json", saved_task.stage),
-                ));
+                return Err(invalid(&tasks_path, format!("task {task} or its stage {} is not in project.json", saved_task.stage)));
             }
             tasks.insert(task, saved_task);
         }
@@ -138,8 +135,7 @@ impl State {
             if path.extension().is_none_or(|e| e != "json") {
                 continue;
             }
-            let row: LabelRow =
-                read_state_json(&path)?.ok_or_else(|| invalid(&path, "vanished while reading".into()))?;
+            let row: LabelRow = read_state_json(&path)?.ok_or_else(|| invalid(&path, "vanished while reading".into()))?;
             if project.video_by_data_hash(&row.data_hash).is_none() || row.label_hash.is_none() {
                 return Err(invalid(
                     &path,
@@ -153,10 +149,7 @@ impl State {
         for (data_hash, row) in &rows {
             let label_hash = row.label_hash.clone().unwrap_or_default();
             if let Some(other) = label_index.insert(label_hash.clone(), data_hash.clone()) {
-                return Err(invalid(
-                    dir,
-                    format!("label hash {label_hash} is used by the rows of {other} and {data_hash}"),
-                ));
+                return Err(invalid(dir, format!("label hash {label_hash} is used by the rows of {other} and {data_hash}")));
             }
         }
         Ok((Self { dir: dir.to_path_buf(), tasks, rows, label_index }, secret))
@@ -192,10 +185,11 @@ impl State {
         limit: usize,
     ) -> (Vec<&'p Video>, Option<String>) {
         let start = after.map_or(std::ops::Bound::Unbounded, |a| std::ops::Bound::Excluded(a.to_owned()));
-        let mut matching =
-            project.videos.range((start, std::ops::Bound::Unbounded)).map(|(_, video)| video).filter(|v| {
-                self.tasks.get(&v.task_uuid).is_some_and(|t| t.stage == stage) && filter.matches(project, v)
-            });
+        let mut matching = project
+            .videos
+            .range((start, std::ops::Bound::Unbounded))
+            .map(|(_, video)| video)
+            .filter(|v| self.tasks.get(&v.task_uuid).is_some_and(|t| t.stage == stage) && filter.matches(project, v));
         let page: Vec<&Video> = matching.by_ref().take(limit).collect();
         let next = match (matching.next(), page.last()) {
             (Some(_), Some(last)) => Some(last.task_uuid.clone()),
@@ -211,24 +205,17 @@ impl State {
         let mut moves = Vec::with_capacity(actions.len());
         for action in actions {
             if action.action != "PATHWAY_ACTION" {
-                return Err(ApiError::InvalidArguments(format!(
-                    "action {} is not supported (only PATHWAY_ACTION)",
-                    action.action
-                )));
+                return Err(ApiError::InvalidArguments(format!("action {} is not supported (only PATHWAY_ACTION)", action.action)));
             }
             if action.pathway_uuid.is_none() && action.pathway_name.is_none() {
-                return Err(ApiError::InvalidArguments(format!(
-                    "the action on task {} names no pathway",
-                    action.task_uuid
-                )));
+                return Err(ApiError::InvalidArguments(format!("the action on task {} names no pathway", action.task_uuid)));
             }
             // Both a uuid and a name may be given; then they must name the same pathway.
             let pathway = stage
                 .pathways
                 .iter()
                 .find(|p| {
-                    action.pathway_uuid.as_ref().is_none_or(|u| *u == p.uuid)
-                        && action.pathway_name.as_ref().is_none_or(|n| *n == p.title)
+                    action.pathway_uuid.as_ref().is_none_or(|u| *u == p.uuid) && action.pathway_name.as_ref().is_none_or(|n| *n == p.title)
                 })
                 .ok_or_else(|| {
                     ApiError::InvalidArguments(format!(
@@ -242,13 +229,7 @@ impl State {
     }
 
     /// Moves tasks of stage `origin` to stage `destination`, all or none.
-    pub(crate) fn move_tasks(
-        &mut self,
-        project: &Project,
-        origin: &str,
-        task_uuids: &[String],
-        destination: &str,
-    ) -> Result<(), ApiError> {
+    pub(crate) fn move_tasks(&mut self, project: &Project, origin: &str, task_uuids: &[String], destination: &str) -> Result<(), ApiError> {
         if project.stage(origin).is_none() {
             return Err(ApiError::NotFound(format!("no stage {origin}")));
         }
@@ -278,13 +259,9 @@ impl State {
     pub(crate) fn set_priorities(&mut self, project: &Project, priorities: &[(String, f64)]) -> Result<(), ApiError> {
         let mut tasks = self.tasks.clone();
         for (data_hash, priority) in priorities {
-            let video = project
-                .video_by_data_hash(data_hash)
-                .ok_or_else(|| ApiError::InvalidArguments(format!("no data {data_hash}")))?;
+            let video = project.video_by_data_hash(data_hash).ok_or_else(|| ApiError::InvalidArguments(format!("no data {data_hash}")))?;
             if !(0.0..=1.0).contains(priority) {
-                return Err(ApiError::InvalidArguments(format!(
-                    "priority {priority} of {data_hash} is not within 0 to 1"
-                )));
+                return Err(ApiError::InvalidArguments(format!("priority {priority} of {data_hash} is not within 0 to 1")));
             }
             if let Some(task) = tasks.get_mut(&video.task_uuid) {
                 task.priority = *priority;
@@ -325,22 +302,13 @@ impl State {
         email: &str,
     ) -> Result<(), ApiError> {
         if label_hashes.len() != rows.len() {
-            return Err(ApiError::InvalidArguments(format!(
-                "{} label hashes but {} labels",
-                label_hashes.len(),
-                rows.len()
-            )));
+            return Err(ApiError::InvalidArguments(format!("{} label hashes but {} labels", label_hashes.len(), rows.len())));
         }
         let mut updated = Vec::with_capacity(rows.len());
         for (label_hash, row) in label_hashes.iter().zip(rows) {
-            let stored = self
-                .row_by_label_hash(label_hash)
-                .ok_or_else(|| ApiError::NotFound(format!("no label row {label_hash}")))?;
+            let stored = self.row_by_label_hash(label_hash).ok_or_else(|| ApiError::NotFound(format!("no label row {label_hash}")))?;
             if row.label_hash.as_ref().is_some_and(|h| h != label_hash) {
-                return Err(ApiError::InvalidArguments(format!(
-                    "labels for row {label_hash} carry label_hash {:?}",
-                    row.label_hash
-                )));
+                return Err(ApiError::InvalidArguments(format!("labels for row {label_hash} carry label_hash {:?}", row.label_hash)));
             }
             let video = project
                 .video_by_data_hash(&stored.data_hash)

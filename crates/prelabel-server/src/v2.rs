@@ -117,10 +117,7 @@ async fn project(State(app): State<Arc<App>>, Path(project): Path<String>) -> Re
             uuid: &s.uuid,
             title: &s.title,
             pathways: (s.kind == StageKind::Agent).then(|| {
-                s.pathways
-                    .iter()
-                    .map(|w| PathwayDto { uuid: &w.uuid, title: &w.title, destination_uuid: &w.destination })
-                    .collect()
+                s.pathways.iter().map(|w| PathwayDto { uuid: &w.uuid, title: &w.title, destination_uuid: &w.destination }).collect()
             }),
         })
         .collect();
@@ -195,11 +192,7 @@ struct TaskPage {
 }
 
 /// E3: one page of a stage's tasks; `nextPageToken` is the last task uuid returned.
-async fn tasks(
-    State(app): State<Arc<App>>,
-    Path((project, stage)): Path<(String, String)>,
-    RawQuery(raw): RawQuery,
-) -> Reply {
+async fn tasks(State(app): State<Arc<App>>, Path((project, stage)): Path<(String, String)>, RawQuery(raw): RawQuery) -> Reply {
     check_project(&app, &project)?;
     if app.project.stage(&stage).is_none() {
         return Err(ApiError::NotFound(format!("no stage {stage}")).into());
@@ -215,8 +208,7 @@ async fn tasks(
     let after = query::first(&params, "pageToken").map(str::to_owned);
     let page = app
         .with_state(move |app, state| {
-            let (videos, next_page_token) =
-                state.task_page(&app.project, &stage, &filter, after.as_deref(), app.page_size);
+            let (videos, next_page_token) = state.task_page(&app.project, &stage, &filter, after.as_deref(), app.page_size);
             let results = videos
                 .into_iter()
                 .map(|v| TaskDto {
@@ -264,10 +256,7 @@ async fn move_tasks(
 ) -> Reply {
     check_project(&app, &project)?;
     let request: MoveRequest = body(&signed)?;
-    app.with_state(move |app, state| {
-        state.move_tasks(&app.project, &stage, &request.task_uuids, &request.destination_stage_uuid)
-    })
-    .await?;
+    app.with_state(move |app, state| state.move_tasks(&app.project, &stage, &request.task_uuids, &request.destination_stage_uuid)).await?;
     no_content()
 }
 
@@ -277,11 +266,7 @@ struct PrioritiesRequest {
 }
 
 /// E11: task priorities by data hash.
-async fn priorities(
-    State(app): State<Arc<App>>,
-    Path(project): Path<String>,
-    Extension(signed): Extension<Signed>,
-) -> Reply {
+async fn priorities(State(app): State<Arc<App>>, Path(project): Path<String>, Extension(signed): Extension<Signed>) -> Reply {
     check_project(&app, &project)?;
     let request: PrioritiesRequest = body(&signed)?;
     app.with_state(move |app, state| state.set_priorities(&app.project, &request.priorities)).await?;
@@ -387,8 +372,7 @@ async fn storage_item(State(app): State<Arc<App>>, Path(item): Path<String>, Raw
     let params = query::params(raw.as_deref());
     let sign = match query::first(&params, "signUrl") {
         None => false,
-        Some(text) => query::boolean(text)
-            .ok_or_else(|| ApiError::InvalidArguments(format!("signUrl={text} is not True or False")))?,
+        Some(text) => query::boolean(text).ok_or_else(|| ApiError::InvalidArguments(format!("signUrl={text} is not True or False")))?,
     };
     let video = video_of_item(&app, &item)?;
     Ok(Json(storage_item_dto(&app, video, sign)).into_response())

@@ -7,11 +7,7 @@
 ///
 /// Deterministic: among equally good matchings the one found first by scanning rows and columns
 /// in increasing index order wins, so the result depends only on the inputs and their order.
-pub(crate) fn match_by_similarity(
-    rows: usize,
-    cols: usize,
-    similarity: impl Fn(usize, usize) -> Option<f64>,
-) -> Vec<(usize, usize)> {
+pub(crate) fn match_by_similarity(rows: usize, cols: usize, similarity: impl Fn(usize, usize) -> Option<f64>) -> Vec<(usize, usize)> {
     // A forbidden pair costs 0, the same as leaving both unmatched, so maximising the total
     // similarity is minimising the total cost with cost = -similarity on allowed pairs.
     let cost_of = |row: usize, col: usize| similarity(row, col).map_or(0.0, |s| -s);
@@ -19,11 +15,7 @@ pub(crate) fn match_by_similarity(
     let mut pairs: Vec<(usize, usize)> = if rows <= cols {
         min_cost_assignment(rows, cols, cost_of).into_iter().enumerate().collect()
     } else {
-        min_cost_assignment(cols, rows, |col, row| cost_of(row, col))
-            .into_iter()
-            .enumerate()
-            .map(|(col, row)| (row, col))
-            .collect()
+        min_cost_assignment(cols, rows, |col, row| cost_of(row, col)).into_iter().enumerate().map(|(col, row)| (row, col)).collect()
     };
     pairs.retain(allowed);
     pairs.sort_unstable();

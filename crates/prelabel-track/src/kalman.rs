@@ -57,8 +57,7 @@ impl AxisFilter {
         let value_noise = (POSITION_STD_PER_SIZE * size).powi(2);
         let velocity_noise = (VELOCITY_STD_PER_SIZE * size).powi(2);
         self.value += self.velocity;
-        self.value_variance +=
-            2.0 * self.value_velocity_covariance + self.velocity_variance + value_noise;
+        self.value_variance += 2.0 * self.value_velocity_covariance + self.velocity_variance + value_noise;
         self.value_velocity_covariance += self.velocity_variance;
         self.velocity_variance += velocity_noise;
     }
@@ -92,12 +91,7 @@ impl BoxFilter {
         let [cx, cy, w, h] = centre_size(bbox_in_frame_px);
         let (w_scale, h_scale) = (noise_scale(w), noise_scale(h));
         Self {
-            axes: [
-                AxisFilter::new(cx, w_scale),
-                AxisFilter::new(cy, h_scale),
-                AxisFilter::new(w, w_scale),
-                AxisFilter::new(h, h_scale),
-            ],
+            axes: [AxisFilter::new(cx, w_scale), AxisFilter::new(cy, h_scale), AxisFilter::new(w, w_scale), AxisFilter::new(h, h_scale)],
             frame_index,
         }
     }

@@ -100,12 +100,8 @@ impl Track {
                     let frame_index = end.frame_index.checked_add_signed(offset)?;
                     let (dx, dy) = (vx * offset as f32, vy * offset as f32);
                     let b = &end.bbox_in_frame_px;
-                    let clipped: BoxXyxy<FramePx> = BoxXyxy::new(
-                        (b.x1 + dx).max(0.0),
-                        (b.y1 + dy).max(0.0),
-                        (b.x2 + dx).min(width),
-                        (b.y2 + dy).min(height),
-                    );
+                    let clipped: BoxXyxy<FramePx> =
+                        BoxXyxy::new((b.x1 + dx).max(0.0), (b.y1 + dy).max(0.0), (b.x2 + dx).min(width), (b.y2 + dy).min(height));
                     (clipped.x2 > clipped.x1 && clipped.y2 > clipped.y1).then_some(TrackBox {
                         frame_index,
                         bbox_in_frame_px: clipped,
@@ -249,11 +245,7 @@ mod tests {
     #[test]
     fn extrapolates_the_ends_along_the_centre_velocity_keeping_their_size() {
         // The centre moves 2 px/frame right while the box widens from 20 to 26 px.
-        let t = with_unobserved(
-            track(vec![detected(6, [10.0, 20.0, 30.0, 60.0], 0.9), detected(9, [13.0, 20.0, 39.0, 60.0], 0.7)]),
-            2,
-            2,
-        );
+        let t = with_unobserved(track(vec![detected(6, [10.0, 20.0, 30.0, 60.0], 0.9), detected(9, [13.0, 20.0, 39.0, 60.0], 0.7)]), 2, 2);
         let done = t.interpolated(5).extrapolated(30, 768, 576);
         use BoxSource::{Detected, Extrapolated, Interpolated};
         assert_eq!(
@@ -278,11 +270,7 @@ mod tests {
     fn extrapolated_boxes_are_clipped_to_the_frame_and_stop_once_outside_it() {
         // Leaving on the left at 10 px/frame: frame 7 touches the edge, 8 is cut in half, 9 and
         // 10 would be outside; at the start, frame 0 is the first there is.
-        let t = with_unobserved(
-            track(vec![detected(1, [70.0, 0.0, 90.0, 10.0], 0.8), detected(6, [20.0, 0.0, 40.0, 10.0], 0.8)]),
-            3,
-            4,
-        );
+        let t = with_unobserved(track(vec![detected(1, [70.0, 0.0, 90.0, 10.0], 0.8), detected(6, [20.0, 0.0, 40.0, 10.0], 0.8)]), 3, 4);
         assert_eq!(
             corners(&t.extrapolated(30, 100, 8)),
             vec![
@@ -308,11 +296,7 @@ mod tests {
 
     #[test]
     fn extrapolation_and_interpolation_replace_only_their_own_boxes() {
-        let t = with_unobserved(
-            track(vec![detected(3, [0.0, 0.0, 10.0, 10.0], 0.6), detected(9, [6.0, 6.0, 16.0, 16.0], 0.8)]),
-            2,
-            1,
-        );
+        let t = with_unobserved(track(vec![detected(3, [0.0, 0.0, 10.0, 10.0], 0.6), detected(9, [6.0, 6.0, 16.0, 16.0], 0.8)]), 2, 1);
         let both = t.extrapolated(30, 100, 100).interpolated(10);
         assert_eq!(both.boxes.len(), 10);
         assert_eq!(both, t.interpolated(10).extrapolated(30, 100, 100));

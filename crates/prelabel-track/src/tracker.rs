@@ -204,12 +204,7 @@ impl LiveTrack {
 }
 
 fn detected_box(detection: &Detection, frame_index: u64) -> TrackBox {
-    TrackBox {
-        frame_index,
-        bbox_in_frame_px: detection.bbox_in_frame_px,
-        score: detection.score,
-        source: BoxSource::Detected,
-    }
+    TrackBox { frame_index, bbox_in_frame_px: detection.bbox_in_frame_px, score: detection.score, source: BoxSource::Detected }
 }
 
 /// A detection the tracker can use: finite corners enclosing a positive area, and a finite score.
@@ -290,11 +285,8 @@ impl Tracker {
         for track in &mut self.live {
             track.filter.predict_to(frame_index);
         }
-        let (high, low): (Vec<&Detection>, Vec<&Detection>) = frame
-            .detections
-            .iter()
-            .filter(|d| is_trackable(d) && d.score >= config.low_score)
-            .partition(|d| d.score >= config.high_score);
+        let (high, low): (Vec<&Detection>, Vec<&Detection>) =
+            frame.detections.iter().filter(|d| is_trackable(d) && d.score >= config.low_score).partition(|d| d.score >= config.high_score);
         let matches = self.match_detections(skipped_frames, &high, &low);
 
         for (track, matched) in self.live.iter_mut().zip(matches.of_track) {
@@ -327,8 +319,7 @@ impl Tracker {
     /// the detector skipped before this step.
     fn match_detections<'d>(&self, skipped_frames: u64, high: &[&'d Detection], low: &[&'d Detection]) -> Matches<'d> {
         let config = &self.config;
-        let predicted_bbox_in_frame_px: Vec<BoxXyxy<FramePx>> =
-            self.live.iter().map(|t| t.filter.bbox_in_frame_px()).collect();
+        let predicted_bbox_in_frame_px: Vec<BoxXyxy<FramePx>> = self.live.iter().map(|t| t.filter.bbox_in_frame_px()).collect();
         // Pairs (live track, detection) from the given tracks and detections of `pool`.
         let associate = |tracks: &[usize], pool: &[&Detection], detections: &[usize], pass: Pass| {
             let pairs = match_by_similarity(tracks.len(), detections.len(), |t, d| {
@@ -344,8 +335,7 @@ impl Tracker {
 
         // 1. High-score detections against every confirmed track, matched last step or lost.
         let confirmed: Vec<usize> = (0..self.live.len()).filter(|&t| self.live[t].id.is_some()).collect();
-        let first =
-            Pass { similarity: Similarity::IouTimesScore, least: config.high_match_min_similarity, buffer: 0.0 };
+        let first = Pass { similarity: Similarity::IouTimesScore, least: config.high_match_min_similarity, buffer: 0.0 };
         matches.take_high(associate(&confirmed, high, &matches.free_high(), first), high);
         // 1b. After skipped frames, the confirmed tracks and high-score detections left unmatched,
         //     with their boxes widened (with none skipped, it would find nothing new).
@@ -355,11 +345,8 @@ impl Tracker {
         }
         // 2. Low-score detections against the confirmed tracks still unmatched that were matched
         //    on the previous step.
-        let recently_seen: Vec<usize> = confirmed
-            .iter()
-            .copied()
-            .filter(|&t| matches.of_track[t].is_none() && self.live[t].matched_last_step)
-            .collect();
+        let recently_seen: Vec<usize> =
+            confirmed.iter().copied().filter(|&t| matches.of_track[t].is_none() && self.live[t].matched_last_step).collect();
         let all_low: Vec<usize> = (0..low.len()).collect();
         let second = Pass { similarity: Similarity::Iou, least: config.low_match_min_iou, buffer: 0.0 };
         for (t, d) in associate(&recently_seen, low, &all_low, second) {
@@ -367,8 +354,7 @@ impl Tracker {
         }
         // 3. The remaining high-score detections against tentative tracks, widened.
         let tentative: Vec<usize> = (0..self.live.len()).filter(|&t| self.live[t].id.is_none()).collect();
-        let third =
-            Pass { similarity: Similarity::IouTimesScore, least: config.tentative_match_min_similarity, buffer };
+        let third = Pass { similarity: Similarity::IouTimesScore, least: config.tentative_match_min_similarity, buffer };
         matches.take_high(associate(&tentative, high, &matches.free_high(), third), high);
         matches
     }
@@ -552,8 +538,7 @@ mod tests {
     fn a_new_track_is_found_again_when_the_detector_skips_frames() {
         // 7 px/frame at stride 3: 21 px between detector steps, half the box's width. Without
         // the widening, IoU 0.32 × score 0.8 < 0.3 and the tentative track never gets a 2nd hit.
-        let frames: Vec<FrameDetections> =
-            (0..30).step_by(3).map(|i| frame(i, vec![det(0, 0.8, 100.0 + 7.0 * i as f32, 100.0)])).collect();
+        let frames: Vec<FrameDetections> = (0..30).step_by(3).map(|i| frame(i, vec![det(0, 0.8, 100.0 + 7.0 * i as f32, 100.0)])).collect();
         let tracks = run(TrackerConfig::default(), &frames);
         assert_eq!(tracks.iter().map(frames_of).collect::<Vec<_>>(), vec![(0..30).step_by(3).collect::<Vec<u64>>()]);
         let unwidened = TrackerConfig { buffer_per_skipped_frame: 0.0, ..TrackerConfig::default() };
@@ -598,10 +583,7 @@ mod tests {
         let tracks = run(TrackerConfig { buffer_per_skipped_frame: 0.25, ..TrackerConfig::default() }, &frames);
         let summary: Vec<(Vec<u64>, Vec<f32>)> =
             tracks.iter().map(|t| (frames_of(t), t.boxes.iter().map(|b| b.bbox_in_frame_px.x1).collect())).collect();
-        assert_eq!(
-            summary,
-            vec![(vec![0, 3, 6, 12, 15, 18], vec![100.0; 6]), ((0..19).step_by(3).collect(), vec![150.0; 7])]
-        );
+        assert_eq!(summary, vec![(vec![0, 3, 6, 12, 15, 18], vec![100.0; 6]), ((0..19).step_by(3).collect(), vec![150.0; 7])]);
     }
 
     #[test]
@@ -624,8 +606,7 @@ mod tests {
         frames[..6].iter().for_each(|f| tracker.update(f).unwrap());
         assert_eq!(tracker.finish_video(17).iter().map(ends).collect::<Vec<_>>(), vec![(2, 1)]);
         // On every frame, nothing was skipped.
-        let every: Vec<FrameDetections> =
-            (0..12).map(|i| if (3..9).contains(&i) { seen(i) } else { empty(i) }).collect();
+        let every: Vec<FrameDetections> = (0..12).map(|i| if (3..9).contains(&i) { seen(i) } else { empty(i) }).collect();
         assert_eq!(run(TrackerConfig::default(), &every).iter().map(ends).collect::<Vec<_>>(), vec![(0, 0)]);
     }
 
@@ -650,10 +631,7 @@ mod tests {
     fn frames_out_of_order_are_refused() {
         let mut tracker = Tracker::new(TrackerConfig::default());
         assert_eq!(tracker.update(&frame(4, vec![])), Ok(()));
-        assert_eq!(
-            tracker.update(&frame(4, vec![])),
-            Err(TrackError::FrameOutOfOrder { frame_index: 4, previous_frame_index: 4 })
-        );
+        assert_eq!(tracker.update(&frame(4, vec![])), Err(TrackError::FrameOutOfOrder { frame_index: 4, previous_frame_index: 4 }));
     }
 
     #[test]

@@ -40,7 +40,11 @@ pub fn frame_detections(frame_index: u64) -> FrameDetections {
     let detections = (0..BOXES_PER_FRAME)
         .map(|i| {
             let x = (i * 150) as f32 + (frame_index % 100) as f32;
-            Detection { class_index: i % CLASSES.len(), score: 0.3 + i as f32 * 0.061, bbox_in_frame_px: BoxXyxy::new(x, 200.0, x + 120.5, 480.25) }
+            Detection {
+                class_index: i % CLASSES.len(),
+                score: 0.3 + i as f32 * 0.061,
+                bbox_in_frame_px: BoxXyxy::new(x, 200.0, x + 120.5, 480.25),
+            }
         })
         .collect();
     FrameDetections { frame_index, detections }
