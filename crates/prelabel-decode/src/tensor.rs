@@ -55,10 +55,10 @@ impl TensorWriter {
         scaler.context.run(video, &mut scaler.scaled).map_err(|e| convert_error(source, e))?;
 
         let t = scaler.transform;
-        if let ResizeMode::Letterbox { pad_value } = layout.resize {
-            if t.scaled_width != layout.width || t.scaled_height != layout.height {
-                dst.fill(pad_value);
-            }
+        if let ResizeMode::Letterbox { pad_value } = layout.resize
+            && (t.scaled_width != layout.width || t.scaled_height != layout.height)
+        {
+            dst.fill(pad_value);
         }
         let (w, h) = (layout.width as usize, layout.height as usize);
         let (sw, sh) = (t.scaled_width as usize, t.scaled_height as usize);

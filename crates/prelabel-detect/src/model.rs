@@ -396,7 +396,8 @@ pub fn yolo_raw_head_candidates(head: &[f32], rows: usize, anchors: usize, score
         // Branch-free, so the loop vectorises.
         let class_index = class_index as u32;
         for ((best, class), &score) in best_score.iter_mut().zip(&mut best_class).zip(row(4 + class_index as usize)) {
-            let better = !(*best >= score);
+            // Below the new score, or not comparable (a NaN): what `best_class` replaces.
+            let better = matches!((*best).partial_cmp(&score), Some(std::cmp::Ordering::Less) | None);
             *best = if better { score } else { *best };
             *class = if better { class_index } else { *class };
         }
