@@ -11,8 +11,11 @@ use std::io;
 use std::path::Path;
 
 use prelabel_core::{BoxXyxy, FrameDetections, FramePx, NormXywh};
+use rayon::prelude::*;
+use serde::ser::{Error as _, SerializeMap};
 use serde::{Deserialize, Serialize, Serializer};
 use serde_json::Value;
+use serde_json::value::{RawValue, to_raw_value};
 
 use crate::hash::object_hash_bytes;
 use crate::write::write_atomically;
@@ -495,12 +498,25 @@ fn object_answer<'s, T>(hash: &'s InlineHash, text: impl Fn(&'s str) -> T) -> (T
     (text(hash.as_str()), ObjectAnswer { classifications: Vec::new(), object_hash: text(hash.as_str()) })
 }
 
+/// Frames whose JSON is made at once, in parallel, before it is written: a window of a few MiB.
+const FRAMES_PER_WINDOW: usize = 1024;
+
 impl Serialize for FramesView<'_, '_> {
+    /// Frame by frame in order; each window of [`FRAMES_PER_WINDOW`] frames is first rendered to
+    /// compact JSON on all cores (the bytes compact serialisation would write in place), then
+    /// written as raw JSON.
     fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
         let builder = self.builder;
-        serializer.collect_map(
-            builder.boxes_per_frame.iter().map(|(frame_index, boxes)| (frame_index, FrameLabels::of(FrameObjectsView { builder, boxes }))),
-        )
+        let frames: Vec<(&u64, &Vec<StoredBox>)> = builder.boxes_per_frame.iter().collect();
+        let mut map = serializer.serialize_map(Some(frames.len()))?;
+        for window in frames.chunks(FRAMES_PER_WINDOW) {
+            let rendered: Vec<serde_json::Result<Box<RawValue>>> =
+                window.par_iter().map(|(_, boxes)| to_raw_value(&FrameLabels::of(FrameObjectsView { builder, boxes }))).collect();
+            for ((frame_index, _), json) in window.iter().zip(rendered) {
+                map.serialize_entry(frame_index, &json.map_err(S::Error::custom)?)?;
+            }
+        }
+        map.end()
     }
 }
 
@@ -599,6 +615,22 @@ mod tests {
             .map(|hash| (hash.clone(), ObjectAnswer { classifications: vec![], object_hash: hash }))
             .collect();
         assert_eq!(row.object_answers, expected);
+    }
+
+    #[test]
+    fn streamed_json_is_the_finished_row_across_windows_of_frames() {
+        let ontology = Ontology::from_class_names(&["person"]);
+        let map = ClassMap::new(&ontology, &["person"], &[]).unwrap();
+        let mut builder = LabelRowBuilder::new(&ontology, &map, meta(), "model", String::new());
+        let frames = 2 * FRAMES_PER_WINDOW as u64 + 7;
+        for f in 0..frames {
+            builder.add_frame(&FrameDetections { frame_index: f, detections: vec![detection(0, 0.5, (f % 90) as f32); 2] });
+        }
+        let mut streamed = Vec::new();
+        builder.write_json(&mut streamed).unwrap();
+        let row = builder.finish();
+        assert_eq!(row.data_units["D"].labels.len() as u64, frames);
+        assert_eq!(streamed, serde_json::to_vec(&row).unwrap());
     }
 
     #[test]
