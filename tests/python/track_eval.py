@@ -46,8 +46,8 @@ with warnings.catch_warnings():
 #   (IoU >= 0.5) and unconfirmed tracks (IoU * score >= 0.3) are fixed, and prelabel's
 #   defaults are the same.
 # - minimum_consecutive_frames 3: a track is output from its 3rd consecutive match (prelabel's
-#   min_hits; prelabel then also reports the two detections before confirmation, supervision
-#   does not, as an online tracker).
+#   min_confirm_frames, 3 frames = 3 hits on every frame; prelabel then also reports the two
+#   detections before confirmation, supervision does not, as an online tracker).
 SUPERVISION_SETTINGS = {
     "track_activation_threshold": 0.5,
     "lost_track_buffer": 30,
