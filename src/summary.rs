@@ -238,7 +238,11 @@ impl fmt::Display for Summary {
                 "  tracks     {} objects, {:.1} frames each on average ({} short or unmapped tracks dropped)",
                 t.tracks, t.mean_track_frames, t.tracks_dropped
             )?;
-            writeln!(f, "             boxes: {} detected + {} interpolated", t.boxes_detected, t.boxes_interpolated)?;
+            writeln!(
+                f,
+                "             boxes: {} detected + {} filled in (interpolated between detections or extrapolated at track ends)",
+                t.boxes_detected, t.boxes_interpolated
+            )?;
         }
         writeln!(
             f,
