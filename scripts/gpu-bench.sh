@@ -67,9 +67,13 @@
 #                    --batch-size 32, the GPU's default decoder (nvdec): end-to-end fps across
 #                    videos = frames / wall time (model load included)
 #   bench-yolo-64    prelabel bench, 1080p, YOLOv8n, cuda, software, batch 64
+#   bench-yolo-4s    prelabel bench, 1080p, YOLOv8n, cuda, nvdec, batch 32, 4 detector sessions
+#                    instead of 2 (head decode + NMS run on the sessions' CPU threads: does a
+#                    third and fourth thread raise the rate?)
 #   bench-yolo-trt   --device tensorrt, batch 8, only where TensorRT 10 (libnvinfer.so.10) is found
-# Note: `prelabel bench` does not report which decoder ran; the run-nvdec step and the NVDEC
-# utilisation sampled with nvidia-smi during each step (SUMMARY.md: "gpu max%/dec max%") do.
+# Which decoder ran: `prelabel bench` reports it per batch size (batches[].flow.decoder and
+# .hw_decoded_frames in each step's JSON), the run-nvdec step in its summary, and the NVDEC
+# utilisation sampled with nvidia-smi during each step (SUMMARY.md: "gpu max%/dec max%").
 #
 # Env: OUT (default /tmp/prelabel-gpu/out), PRELABEL_GPU_STAGE (default /tmp/prelabel-gpu),
 #   PRELABEL_GPU_BENCH_BUDGET (seconds, default 330), PRELABEL_GPU_BENCH_STEPS (comma list),
@@ -455,6 +459,12 @@ if (( have_yolo )); then
   else
     step bench-yolo-64 bench 90 45 -- "$P" bench --model "$yolo" --video "$clip1080" --device "$device" --decoder software \
       --batch-sizes "$big" --out "$work/steps/bench-yolo-64.json" "${yolo_x[@]}"
+  fi
+  if [[ "$dry" == 1 ]]; then
+    skip bench-yolo-4s "dry run" bench
+  else
+    step bench-yolo-4s bench 90 45 -- "$P" bench --model "$yolo" --video "$clip1080" --device "$device" --decoder nvdec \
+      --inference-sessions 4 --batch-sizes 32 --out "$work/steps/bench-yolo-4s.json" "${yolo_x[@]}"
   fi
   if [[ -n "$trt" ]]; then
     step bench-yolo-trt bench 200 90 -- "$P" bench --model "$yolo" --video "$clip1080" --device tensorrt --decoder software \
