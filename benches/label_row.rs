@@ -22,7 +22,7 @@ fn video_detections() -> Vec<FrameDetections> {
 
 fn build<'a>(ontology: &'a Ontology, map: &'a ClassMap, frames: &[FrameDetections]) -> LabelRowBuilder<'a> {
     let mut builder = new_builder(ontology, map);
-    frames.iter().for_each(|frame| builder.add_frame(frame));
+    builder.add_frames(frames);
     builder
 }
 

@@ -317,18 +317,42 @@ impl<'a> LabelRowBuilder<'a> {
     /// Adds one frame's detections, one object instance each; detections of classes the
     /// ontology lacks are skipped.
     pub fn add_frame(&mut self, frame: &FrameDetections) {
-        let mut frame_digits = [0u8; 20];
-        let mut index_digits = [0u8; 20];
-        let frame_text = decimal(frame.frame_index, &mut frame_digits);
-        let mut boxes = Vec::with_capacity(frame.detections.len());
-        for (i, detection) in frame.detections.iter().enumerate() {
-            if let Some(instance) = self.add_instance([frame_text, decimal(i as u64, &mut index_digits)], detection.class_index) {
-                boxes.push(StoredBox { instance, bbox_in_frame_px: detection.bbox_in_frame_px, score: detection.score });
+        self.add_frames(std::slice::from_ref(frame));
+    }
+
+    /// [`add_frame`](Self::add_frame) for each of `frames` in order, with the same result. The
+    /// hashes the detections get unless they collide are computed first, on all cores when there
+    /// are many (hashing is most of the work on a long video).
+    pub fn add_frames(&mut self, frames: &[FrameDetections]) {
+        let first_choice_hashes = |frame: &FrameDetections| {
+            let (mut frame_digits, mut index_digits) = ([0u8; 20], [0u8; 20]);
+            let frame_text = decimal(frame.frame_index, &mut frame_digits);
+            (0..frame.detections.len() as u64)
+                .map(|i| self.hash_with_salt([frame_text, decimal(i, &mut index_digits)], 0))
+                .collect::<Vec<InlineHash>>()
+        };
+        let detections: usize = frames.iter().map(|f| f.detections.len()).sum();
+        let first_choices: Vec<InlineHash> = if detections >= PARALLEL_HASHING_FROM {
+            frames.par_iter().flat_map_iter(first_choice_hashes).collect()
+        } else {
+            frames.iter().flat_map(first_choice_hashes).collect()
+        };
+        self.used_hashes.reserve(first_choices.len());
+        let mut first_choices = first_choices.into_iter();
+        for frame in frames {
+            let (mut frame_digits, mut index_digits) = ([0u8; 20], [0u8; 20]);
+            let frame_text = decimal(frame.frame_index, &mut frame_digits);
+            let mut boxes = Vec::with_capacity(frame.detections.len());
+            for (i, detection) in frame.detections.iter().enumerate() {
+                let key = [frame_text, decimal(i as u64, &mut index_digits)];
+                if let Some(instance) = self.add_instance(key, detection.class_index, first_choices.next()) {
+                    boxes.push(StoredBox { instance, bbox_in_frame_px: detection.bbox_in_frame_px, score: detection.score });
+                }
             }
-        }
-        if !boxes.is_empty() {
-            // One map lookup per frame; a frame given twice keeps both lots of boxes.
-            self.boxes_per_frame.entry(frame.frame_index).or_default().append(&mut boxes);
+            if !boxes.is_empty() {
+                // One map lookup per frame; a frame given twice keeps both lots of boxes.
+                self.boxes_per_frame.entry(frame.frame_index).or_default().append(&mut boxes);
+            }
         }
     }
 
@@ -336,7 +360,7 @@ impl<'a> LabelRowBuilder<'a> {
     /// (and adds nothing) when its class has no ontology object.
     pub fn add_track(&mut self, track_id: u64, class_index: usize, boxes: &[InstanceBox]) -> bool {
         let mut digits = [0u8; 20];
-        let Some(instance) = self.add_instance(["track", decimal(track_id, &mut digits)], class_index) else {
+        let Some(instance) = self.add_instance(["track", decimal(track_id, &mut digits)], class_index, None) else {
             return false;
         };
         for &(frame_index, bbox_in_frame_px, score) in boxes {
@@ -347,25 +371,33 @@ impl<'a> LabelRowBuilder<'a> {
 
     /// Adds one object instance keyed by `key` (hashed with the data hash and source) and returns
     /// its index; `None` (nothing added) when its class has no ontology object.
-    fn add_instance(&mut self, key: [&str; 2], class_index: usize) -> Option<usize> {
+    fn add_instance(&mut self, key: [&str; 2], class_index: usize, first_choice: Option<InlineHash>) -> Option<usize> {
         let object_index = self.class_map.object_for(class_index)?;
-        let object_hash = self.unique_hash(key);
+        let object_hash = self.unique_hash(key, first_choice);
         self.instances.push(Instance { object_hash, object_index });
         Some(self.instances.len() - 1)
     }
 
     /// A hash not yet used in this row: on the (rare) 48-bit collision, the next salt is tried,
     /// which keeps the result deterministic for the same input order.
-    fn unique_hash(&mut self, [first, second]: [&str; 2]) -> InlineHash {
-        let mut salt_digits = [0u8; 20];
+    /// `first_choice`, when given, is the key's hash with salt 0, computed beforehand.
+    fn unique_hash(&mut self, key: [&str; 2], first_choice: Option<InlineHash>) -> InlineHash {
         for salt in 0.. {
-            let salt_text = decimal(salt, &mut salt_digits);
-            let hash = InlineHash(object_hash_bytes(&[&self.meta.data_hash, &self.source, first, second, salt_text]));
+            let hash = match first_choice {
+                Some(hash) if salt == 0 => hash,
+                _ => self.hash_with_salt(key, salt),
+            };
             if self.used_hashes.insert(hash) {
                 return hash;
             }
         }
         unreachable!("2^64 salts cannot all collide with at most 2^64 hashes")
+    }
+
+    /// The hash of `key` (with the data hash and source) and `salt`.
+    fn hash_with_salt(&self, [first, second]: [&str; 2], salt: u64) -> InlineHash {
+        let mut salt_digits = [0u8; 20];
+        InlineHash(object_hash_bytes(&[&self.meta.data_hash, &self.source, first, second, decimal(salt, &mut salt_digits)]))
     }
 
     /// The frame object of `stored`, its text fields made by `text` from the builder's strings
@@ -497,6 +529,9 @@ struct AnswersView<'b> {
 fn object_answer<'s, T>(hash: &'s InlineHash, text: impl Fn(&'s str) -> T) -> (T, ObjectAnswer<T>) {
     (text(hash.as_str()), ObjectAnswer { classifications: Vec::new(), object_hash: text(hash.as_str()) })
 }
+
+/// Detections from which [`LabelRowBuilder::add_frames`] hashes on all cores.
+const PARALLEL_HASHING_FROM: usize = 4096;
 
 /// Frames whose JSON is made at once, in parallel, before it is written: a window of a few MiB.
 const FRAMES_PER_WINDOW: usize = 1024;
@@ -631,6 +666,25 @@ mod tests {
         let row = builder.finish();
         assert_eq!(row.data_units["D"].labels.len() as u64, frames);
         assert_eq!(streamed, serde_json::to_vec(&row).unwrap());
+    }
+
+    #[test]
+    fn frames_added_together_give_the_row_frames_added_one_by_one_give() {
+        let ontology = Ontology::from_class_names(&["person"]);
+        let map = ClassMap::new(&ontology, &["person", "kite"], &[]).unwrap();
+        // Enough detections to hash on all cores; every 7th is a kite (no ontology object).
+        let frames: Vec<FrameDetections> = (0..600)
+            .map(|f| FrameDetections {
+                frame_index: f,
+                detections: (0..9).map(|i| detection(usize::from((f + i) % 7 == 0), 0.5, i as f32)).collect(),
+            })
+            .collect();
+        assert!(frames.iter().map(|f| f.detections.len()).sum::<usize>() >= PARALLEL_HASHING_FROM);
+        let mut together = LabelRowBuilder::new(&ontology, &map, meta(), "model", String::new());
+        together.add_frames(&frames);
+        let mut one_by_one = LabelRowBuilder::new(&ontology, &map, meta(), "model", String::new());
+        frames.iter().for_each(|f| one_by_one.add_frame(f));
+        assert_eq!(together.finish(), one_by_one.finish());
     }
 
     #[test]

@@ -64,7 +64,7 @@ fn reset_high_water_mark() -> bool {
 /// A builder holding the first `frames` frames of the long video.
 fn build<'a>(ontology: &'a Ontology, map: &'a ClassMap, frames: u64) -> LabelRowBuilder<'a> {
     let mut builder = new_builder(ontology, map);
-    (0..frames).for_each(|frame_index| builder.add_frame(&frame_detections(frame_index)));
+    builder.add_frames(&(0..frames).map(frame_detections).collect::<Vec<_>>());
     builder
 }
 

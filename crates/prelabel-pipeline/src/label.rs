@@ -69,7 +69,7 @@ pub fn build_label_row<'a>(
     }
     let tracks = match tracking {
         None => {
-            detections.frames.iter().for_each(|frame| builder.add_frame(frame));
+            builder.add_frames(&detections.frames);
             None
         }
         Some(options) => Some(add_tracks(&mut builder, detections, options, frame_size)?),
