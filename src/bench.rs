@@ -37,6 +37,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::detector_args::DetectorArgs;
 use crate::exit;
+use crate::summary::FlowSummary;
 
 /// The bundled detector, the default `--model` of `prelabel bench`.
 const DEFAULT_MODEL: &str = "models/ssdlite_mobilenet_v2_coco_300.onnx";
@@ -146,21 +147,12 @@ pub struct BatchResult {
     pub flow: Option<Flow>,
 }
 
-/// How the full pipeline's stages kept up (see `prelabel_pipeline::FlowStats`).
+/// How the full pipeline's stages kept up, and which decoder ran.
 #[derive(Debug, Clone, Serialize)]
 pub struct Flow {
-    /// Detector sessions (inference threads).
-    pub sessions: usize,
-    /// Capacity of the queue between decode and inference, in batches.
-    pub queue_capacity: usize,
-    /// Mean batches queued when a session took one.
-    pub mean_queue_depth: f64,
-    /// Share of the sessions' time spent waiting for frames.
-    pub inference_idle_share: f64,
-    /// Share of the decode thread's time spent waiting for queue room.
-    pub decode_blocked_share: f64,
-    /// `decode-bound` or `inference-bound`.
-    pub bound: String,
+    /// Queue depth, waits and the verdict (their fields appear at this level in the JSON).
+    #[serde(flatten)]
+    pub stages: FlowSummary,
     /// The decoder that ran (`software`, `nvdec`, or `software (why not NVDEC)`).
     pub decoder: String,
     /// Frames NVDEC decoded.
@@ -169,14 +161,8 @@ pub struct Flow {
 
 impl Flow {
     fn of(detections: &VideoDetections) -> Self {
-        let f = &detections.flow;
         Self {
-            sessions: f.sessions,
-            queue_capacity: f.queue_capacity,
-            mean_queue_depth: f.mean_queue_depth,
-            inference_idle_share: f.inference_idle_share(),
-            decode_blocked_share: f.decode_blocked_share(),
-            bound: f.bound().to_string(),
+            stages: FlowSummary::from(&detections.flow),
             decoder: detections.info.decoder.clone(),
             hw_decoded_frames: detections.report.hw_frames,
         }
@@ -421,7 +407,7 @@ fn python_baseline(args: &BenchArgs) -> anyhow::Result<Baseline> {
     }
     let python = String::from_utf8_lossy(&setup.stdout).lines().last().unwrap_or_default().trim().to_owned();
     let d = &args.detector;
-    let threads = d.threads.map_or_else(|| std::thread::available_parallelism().map_or(1, usize::from), |t| t as usize);
+    let threads = d.total_threads();
     let out = Command::new(&python)
         .arg(BASELINE_SCRIPT)
         .arg("--model")
@@ -629,14 +615,7 @@ fn human_table(r: &Report) -> String {
                     q.full_over_python.map_or_else(String::new, |p| format!(", full / Python baseline {p:.2}"))
                 );
                 if let Some(f) = &b.flow {
-                    text += &format!(
-                        "         {}: queue {:.1} of {} batches deep on average, inference idle {:.0}%, decode blocked {:.0}%\n",
-                        f.bound,
-                        f.mean_queue_depth,
-                        f.queue_capacity,
-                        100.0 * f.inference_idle_share,
-                        100.0 * f.decode_blocked_share
-                    );
+                    text += &format!("         {}\n", f.stages);
                 }
             }
             (None, Some(reason)) => text += &format!("batch {}: not applicable ({reason})\n", b.batch_size),
@@ -677,7 +656,10 @@ fn markdown_rows(r: &Report) -> String {
             q.full_over_decode,
             python.map_or_else(|| "–".to_owned(), |p| format!("{:.1}", p.fps)),
             q.full_over_python.map_or_else(|| "–".to_owned(), |p| format!("{p:.2}")),
-            b.flow.as_ref().map_or_else(|| "–".to_owned(), |f| format!("{} ({:.1}/{})", f.bound, f.mean_queue_depth, f.queue_capacity)),
+            b.flow.as_ref().map_or_else(
+                || "–".to_owned(),
+                |f| format!("{} ({:.1}/{})", f.stages.bound, f.stages.mean_queue_depth, f.stages.queue_capacity)
+            ),
             mib(r.decode.peak_rss_kib),
             mib(inference.peak_rss_kib),
             mib(full.peak_rss_kib),

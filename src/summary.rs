@@ -5,7 +5,7 @@ use std::path::Path;
 use std::time::Duration;
 
 use prelabel_detect::{Detector, OutputLayout};
-use prelabel_pipeline::{TrackStats, VideoDetections};
+use prelabel_pipeline::{FlowStats, TrackStats, VideoDetections};
 use serde::Serialize;
 
 /// Detections of one model class.
@@ -77,15 +77,50 @@ struct TrackSummary {
     boxes_interpolated: u64,
 }
 
-/// How the stages kept up (see `prelabel_pipeline::FlowStats`).
-#[derive(Debug, Serialize)]
-struct FlowSummary {
-    sessions: usize,
-    queue_capacity: usize,
-    mean_queue_depth: f64,
-    inference_idle_share: f64,
-    decode_blocked_share: f64,
-    bound: String,
+/// How the pipeline's stages kept up (`prelabel_pipeline::FlowStats`, with its shares and verdict
+/// worked out), for the run summary and the bench report.
+#[derive(Debug, Clone, Serialize)]
+pub struct FlowSummary {
+    /// Detector sessions (inference threads).
+    pub sessions: usize,
+    /// Capacity of the queue between decode and inference, in batches.
+    pub queue_capacity: usize,
+    /// Mean batches left queued when a session took one.
+    pub mean_queue_depth: f64,
+    /// Share of the sessions' time spent waiting for frames.
+    pub inference_idle_share: f64,
+    /// Share of the decode threads' time spent waiting for a free tensor or queue room.
+    pub decode_blocked_share: f64,
+    /// `decode-bound` or `inference-bound`.
+    pub bound: String,
+}
+
+impl From<&FlowStats> for FlowSummary {
+    fn from(f: &FlowStats) -> Self {
+        Self {
+            sessions: f.sessions,
+            queue_capacity: f.queue_capacity,
+            mean_queue_depth: f.mean_queue_depth,
+            inference_idle_share: f.inference_idle_share(),
+            decode_blocked_share: f.decode_blocked_share(),
+            bound: f.bound().to_string(),
+        }
+    }
+}
+
+impl fmt::Display for FlowSummary {
+    /// `queue 3.3 of 4 batches deep on average, inference idle 3%, decode blocked 85%: inference-bound`
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(
+            f,
+            "queue {:.1} of {} batches deep on average, inference idle {:.0}%, decode blocked {:.0}%: {}",
+            self.mean_queue_depth,
+            self.queue_capacity,
+            100.0 * self.inference_idle_share,
+            100.0 * self.decode_blocked_share,
+            self.bound
+        )
+    }
 }
 
 #[derive(Debug, Serialize)]
@@ -164,14 +199,7 @@ impl Summary {
                 total: total.as_secs_f64(),
             },
             fps: report.frames_decoded as f64 / total.as_secs_f64().max(1e-9),
-            pipeline: FlowSummary {
-                sessions: run.flow.sessions,
-                queue_capacity: run.flow.queue_capacity,
-                mean_queue_depth: run.flow.mean_queue_depth,
-                inference_idle_share: run.flow.inference_idle_share(),
-                decode_blocked_share: run.flow.decode_blocked_share(),
-                bound: run.flow.bound().to_string(),
-            },
+            pipeline: FlowSummary::from(&run.flow),
         }
     }
 
@@ -250,17 +278,7 @@ impl fmt::Display for Summary {
             s.decode, s.preprocess, s.infer, s.postprocess, s.label, s.write
         )?;
         writeln!(f, "             total {:.2}s wall ({:.1} frames/s; stages overlap, infer summed over sessions)", s.total, self.fps)?;
-        let p = &self.pipeline;
-        writeln!(
-            f,
-            "  pipeline   {} sessions; queue {:.1} of {} batches deep on average; inference idle {:.0}%, decode blocked {:.0}%: {}",
-            p.sessions,
-            p.mean_queue_depth,
-            p.queue_capacity,
-            100.0 * p.inference_idle_share,
-            100.0 * p.decode_blocked_share,
-            p.bound
-        )?;
+        writeln!(f, "  pipeline   {} sessions; {}", self.pipeline.sessions, self.pipeline)?;
         writeln!(f, "  label row  {}", self.label_row)?;
         if let Some(o) = &self.generated_ontology {
             writeln!(f, "  ontology   {o} (generated from the model's classes)")?;
