@@ -197,13 +197,12 @@ pub fn detect_videos(
     mut on_progress: impl FnMut(usize, Progress),
     mut on_video: impl FnMut(usize, Result<VideoDetections, PipelineError>),
 ) -> Result<FlowStats, PipelineError> {
-    let started = Instant::now();
     let layout = *detectors.model().input_layout();
     let batch_size = detectors.model().max_batch();
     let sessions = detectors.len();
     let decoders = in_flight.clamp(1, videos.len().max(1));
     let queue = options.queue_batches.max(1);
-    let counters = Counters::default();
+    let counters = Counters::new(sessions, decoders, queue);
 
     std::thread::scope(|scope| {
         let (batches_tx, batches_rx) = bounded::<Batch>(queue);
@@ -258,7 +257,7 @@ pub fn detect_videos(
             assembler.flush();
         });
 
-        let mut collector = Collector { videos: Vec::new(), started, counters: &counters, sessions, decoders, queue };
+        let mut collector = Collector { videos: Vec::new(), counters: &counters };
         collector.videos.resize_with(videos.len(), || None);
         for event in &events_rx {
             // The videos this event may have finished.
@@ -291,13 +290,16 @@ pub fn detect_videos(
                 }
             }
         }
-        Ok(counters.flow(started.elapsed(), sessions, decoders, queue))
+        Ok(counters.flow())
     })
 }
 
-/// Figures the stages share while they run.
-#[derive(Default)]
+/// Figures the stages share while they run, and the run's shape.
 struct Counters {
+    started: Instant,
+    sessions: usize,
+    decoders: usize,
+    queue_capacity: usize,
     inference_waiting_ns: AtomicU64,
     decode_blocked_ns: AtomicU64,
     depth_sum: AtomicU64,
@@ -309,17 +311,31 @@ impl Counters {
         counter.fetch_add(u64::try_from(elapsed.as_nanos()).unwrap_or(u64::MAX), Ordering::Relaxed);
     }
 
-    fn flow(&self, wall: Duration, sessions: usize, decoders: usize, queue_capacity: usize) -> FlowStats {
-        let samples = self.depth_samples.load(Ordering::Relaxed);
-        FlowStats {
+    fn new(sessions: usize, decoders: usize, queue_capacity: usize) -> Self {
+        Self {
+            started: Instant::now(),
             sessions,
             decoders,
             queue_capacity,
+            inference_waiting_ns: AtomicU64::new(0),
+            decode_blocked_ns: AtomicU64::new(0),
+            depth_sum: AtomicU64::new(0),
+            depth_samples: AtomicU64::new(0),
+        }
+    }
+
+    /// The figures so far.
+    fn flow(&self) -> FlowStats {
+        let samples = self.depth_samples.load(Ordering::Relaxed);
+        FlowStats {
+            sessions: self.sessions,
+            decoders: self.decoders,
+            queue_capacity: self.queue_capacity,
             batches: samples,
             mean_queue_depth: if samples > 0 { self.depth_sum.load(Ordering::Relaxed) as f64 / samples as f64 } else { 0.0 },
             inference_waiting: Duration::from_nanos(self.inference_waiting_ns.load(Ordering::Relaxed)),
             decode_blocked: Duration::from_nanos(self.decode_blocked_ns.load(Ordering::Relaxed)),
-            wall,
+            wall: self.started.elapsed(),
         }
     }
 }
@@ -533,11 +549,7 @@ struct Collecting {
 /// The caller's side: gathers detections per video and hands over finished videos.
 struct Collector<'a> {
     videos: Vec<Option<Collecting>>,
-    started: Instant,
     counters: &'a Counters,
-    sessions: usize,
-    decoders: usize,
-    queue: usize,
 }
 
 impl Collector<'_> {
@@ -592,7 +604,7 @@ impl Collector<'_> {
         timings.decode = report.decode_time;
         timings.preprocess = preprocess;
         timings.total = opened.elapsed();
-        let flow = self.counters.flow(self.started.elapsed(), self.sessions, self.decoders, self.queue);
+        let flow = self.counters.flow();
         Some(Ok(VideoDetections { info, frames, report, timings, flow }))
     }
 }
