@@ -229,6 +229,15 @@ pub struct LabelRowBuilder<'a> {
 /// One box of an object instance: frame, corners in frame pixels, confidence.
 pub type InstanceBox = (u64, BoxXyxy<FramePx>, f32);
 
+/// What an object instance's hash is derived from, besides the data hash and source.
+#[derive(Debug, Clone, Copy)]
+enum InstanceKey {
+    /// Detection `index` of frame `frame_index` (one instance per detection).
+    Detection { frame_index: u64, index: usize },
+    /// A tracked object.
+    Track(u64),
+}
+
 /// One box in the builder's store.
 #[derive(Debug, Clone, Copy)]
 struct StoredBox {
@@ -325,10 +334,8 @@ impl<'a> LabelRowBuilder<'a> {
     /// are many (hashing is most of the work on a long video).
     pub fn add_frames(&mut self, frames: &[FrameDetections]) {
         let first_choice_hashes = |frame: &FrameDetections| {
-            let (mut frame_digits, mut index_digits) = ([0u8; 20], [0u8; 20]);
-            let frame_text = decimal(frame.frame_index, &mut frame_digits);
-            (0..frame.detections.len() as u64)
-                .map(|i| self.hash_with_salt([frame_text, decimal(i, &mut index_digits)], 0))
+            (0..frame.detections.len())
+                .map(|index| self.hash_with_salt(InstanceKey::Detection { frame_index: frame.frame_index, index }, 0))
                 .collect::<Vec<InlineHash>>()
         };
         let detections: usize = frames.iter().map(|f| f.detections.len()).sum();
@@ -340,11 +347,9 @@ impl<'a> LabelRowBuilder<'a> {
         self.used_hashes.reserve(first_choices.len());
         let mut first_choices = first_choices.into_iter();
         for frame in frames {
-            let (mut frame_digits, mut index_digits) = ([0u8; 20], [0u8; 20]);
-            let frame_text = decimal(frame.frame_index, &mut frame_digits);
             let mut boxes = Vec::with_capacity(frame.detections.len());
-            for (i, detection) in frame.detections.iter().enumerate() {
-                let key = [frame_text, decimal(i as u64, &mut index_digits)];
+            for (index, detection) in frame.detections.iter().enumerate() {
+                let key = InstanceKey::Detection { frame_index: frame.frame_index, index };
                 if let Some(instance) = self.add_instance(key, detection.class_index, first_choices.next()) {
                     boxes.push(StoredBox { instance, bbox_in_frame_px: detection.bbox_in_frame_px, score: detection.score });
                 }
@@ -359,8 +364,7 @@ impl<'a> LabelRowBuilder<'a> {
     /// Adds one tracked object as one instance with a box on each of its frames; returns false
     /// (and adds nothing) when its class has no ontology object.
     pub fn add_track(&mut self, track_id: u64, class_index: usize, boxes: &[InstanceBox]) -> bool {
-        let mut digits = [0u8; 20];
-        let Some(instance) = self.add_instance(["track", decimal(track_id, &mut digits)], class_index, None) else {
+        let Some(instance) = self.add_instance(InstanceKey::Track(track_id), class_index, None) else {
             return false;
         };
         for &(frame_index, bbox_in_frame_px, score) in boxes {
@@ -371,7 +375,7 @@ impl<'a> LabelRowBuilder<'a> {
 
     /// Adds one object instance keyed by `key` (hashed with the data hash and source) and returns
     /// its index; `None` (nothing added) when its class has no ontology object.
-    fn add_instance(&mut self, key: [&str; 2], class_index: usize, first_choice: Option<InlineHash>) -> Option<usize> {
+    fn add_instance(&mut self, key: InstanceKey, class_index: usize, first_choice: Option<InlineHash>) -> Option<usize> {
         let object_index = self.class_map.object_for(class_index)?;
         let object_hash = self.unique_hash(key, first_choice);
         self.instances.push(Instance { object_hash, object_index });
@@ -381,7 +385,7 @@ impl<'a> LabelRowBuilder<'a> {
     /// A hash not yet used in this row: on the (rare) 48-bit collision, the next salt is tried,
     /// which keeps the result deterministic for the same input order.
     /// `first_choice`, when given, is the key's hash with salt 0, computed beforehand.
-    fn unique_hash(&mut self, key: [&str; 2], first_choice: Option<InlineHash>) -> InlineHash {
+    fn unique_hash(&mut self, key: InstanceKey, first_choice: Option<InlineHash>) -> InlineHash {
         for salt in 0.. {
             let hash = match first_choice {
                 Some(hash) if salt == 0 => hash,
@@ -394,9 +398,17 @@ impl<'a> LabelRowBuilder<'a> {
         unreachable!("2^64 salts cannot all collide with at most 2^64 hashes")
     }
 
-    /// The hash of `key` (with the data hash and source) and `salt`.
-    fn hash_with_salt(&self, [first, second]: [&str; 2], salt: u64) -> InlineHash {
-        let mut salt_digits = [0u8; 20];
+    /// The hash of `key` (with the data hash and source) and `salt`: the parts are the data hash,
+    /// the source, the frame and detection index (or `track` and the track id), and the salt,
+    /// in decimal.
+    fn hash_with_salt(&self, key: InstanceKey, salt: u64) -> InlineHash {
+        let (mut first_digits, mut second_digits, mut salt_digits) = ([0u8; 20], [0u8; 20], [0u8; 20]);
+        let [first, second] = match key {
+            InstanceKey::Detection { frame_index, index } => {
+                [decimal(frame_index, &mut first_digits), decimal(index as u64, &mut second_digits)]
+            }
+            InstanceKey::Track(track_id) => ["track", decimal(track_id, &mut second_digits)],
+        };
         InlineHash(object_hash_bytes(&[&self.meta.data_hash, &self.source, first, second, decimal(salt, &mut salt_digits)]))
     }
 
