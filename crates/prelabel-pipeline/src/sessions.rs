@@ -48,10 +48,3 @@ impl Detectors {
         self.sessions
     }
 }
-
-impl From<Detector> for Detectors {
-    /// A single session.
-    fn from(detector: Detector) -> Self {
-        Self { sessions: vec![detector] }
-    }
-}
