@@ -106,6 +106,8 @@ impl DetectorArgs {
             hw_decode: self.decoder.unwrap_or(if on_cpu { HwDecode::Software } else { HwDecode::Nvdec }),
             frame_stride: self.frame_stride,
             queue_batches: 2 * sessions,
+            // Set by callers that track, with `PipelineOptions::following`.
+            follow_motion: false,
         };
         Ok((detectors, pipeline))
     }
@@ -149,12 +151,17 @@ pub struct TrackArgs {
     /// and the most frames extrapolated at a track's ends.
     #[arg(long, default_value_t = DEFAULT_MAX_MISSED_FRAMES)]
     pub max_missed_frames: u64,
+    /// With --frame-stride above 1: box the skipped frames along a straight line between
+    /// detections, instead of following each object's image motion over them (which also guides
+    /// the tracker to where the object went).
+    #[arg(long)]
+    pub linear_interpolation: bool,
 }
 
 impl Default for TrackArgs {
     /// The flags' defaults, for callers that take no tracking flags.
     fn default() -> Self {
-        Self { min_track_frames: DEFAULT_MIN_TRACK_FRAMES, max_missed_frames: DEFAULT_MAX_MISSED_FRAMES }
+        Self { min_track_frames: DEFAULT_MIN_TRACK_FRAMES, max_missed_frames: DEFAULT_MAX_MISSED_FRAMES, linear_interpolation: false }
     }
 }
 
@@ -165,6 +172,7 @@ impl TrackArgs {
             tracker: TrackerConfig { max_missed_frames: self.max_missed_frames, ..TrackerConfig::default() },
             min_track_frames: self.min_track_frames,
             max_interpolation_gap_frames: self.max_missed_frames,
+            follow_motion: !self.linear_interpolation,
         }
     }
 }

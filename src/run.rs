@@ -78,8 +78,9 @@ pub fn run(args: RunArgs) -> anyhow::Result<ExitCode> {
     let class_names = detectors.model().class_names().to_vec();
     let (ontology, class_map) = args.detector.ontology_for(args.ontology.as_deref(), &class_names)?;
 
+    let tracking = args.track.then(|| args.tracking.options());
     let progress = progress_bar(args.quiet || args.json_summary);
-    let detections = detect_video(&args.video, &mut detectors, pipeline, |p: Progress| {
+    let detections = detect_video(&args.video, &mut detectors, pipeline.following(tracking.as_ref()), |p: Progress| {
         if let Some(total) = p.frames_total {
             progress.set_length(total.max(p.frames_done));
         }
@@ -89,7 +90,6 @@ pub fn run(args: RunArgs) -> anyhow::Result<ExitCode> {
 
     let label_clock = Instant::now();
     let meta = video_meta_for_file(&args.video, &detections.info, detections.report.frames_decoded, args.data_hash.as_deref());
-    let tracking = args.track.then(|| args.tracking.options());
     let labelled =
         build_label_row(&ontology, &class_map, class_names.len(), meta, &args.detector.model_name(), &detections, tracking.as_ref())?;
     let (row, per_class, tracks) = (labelled.row, labelled.detections_per_class, labelled.tracks);

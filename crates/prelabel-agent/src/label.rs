@@ -294,7 +294,9 @@ impl Agent {
         times.wait = wait;
         times.decode = decoded_at.saturating_sub(infer + wait);
         let report = DecodeReport { frames_decoded: seek.report.frames_decoded, ..seek.report.clone() };
-        let detections = VideoDetections { info, frames, report, timings: StageTimings::default(), flow: FlowStats::default() };
+        // The editor's ranges are short and decoded here, not by the pipeline: no motion following.
+        let detections =
+            VideoDetections { info, frames, followed: Vec::new(), report, timings: StageTimings::default(), flow: FlowStats::default() };
         Ok(Detected { detections, frames_labelled: labelled, decode_start: seek.start_index, fallback: seek.fallback.clone() })
     }
 

@@ -1,5 +1,6 @@
 //! Types every prelabel stage shares: boxes in named coordinate spaces, the mapping between a
-//! video frame and the model's input, the model's input layout, and detections.
+//! video frame and the model's input, the model's input layout, detections, and the downscaled
+//! luma the tracker follows motion on.
 //!
 //! Box-format mix-ups (centre vs corner, yx vs xy, letterbox offsets) are this domain's classic
 //! bug, so every box type carries its coordinate space in its type: a [`BoxXyxy<InputPx>`] cannot
@@ -8,9 +9,11 @@
 
 mod geometry;
 mod layout;
+mod luma;
 
 pub use geometry::{BoxXyxy, FramePx, InputPx, InputTransform, NormXywh};
 pub use layout::{ChannelOrder, InputLayout, PixelRange, ResizeMode};
+pub use luma::{LumaFrame, LumaSizeError};
 
 /// One object found by the detector on one frame.
 #[derive(Debug, Clone, Copy, PartialEq)]

@@ -51,4 +51,16 @@ pub enum DecodeError {
         /// FFmpeg's reason.
         cause: ffmpeg_next::Error,
     },
+    /// swscale could not convert a frame into its luma (see [`LumaWriter`](crate::LumaWriter)).
+    #[error("cannot convert a {width}x{height} {format:?} frame into its luma ({reason})")]
+    Luma {
+        /// Frame width.
+        width: u32,
+        /// Frame height.
+        height: u32,
+        /// Frame pixel format.
+        format: ffmpeg_next::format::Pixel,
+        /// FFmpeg's reason.
+        reason: String,
+    },
 }

@@ -5,7 +5,7 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 
 use prelabel_core::{ChannelOrder, InputLayout, PixelRange, ResizeMode};
-use prelabel_decode::{DecodeError, TensorWriter, VideoSource};
+use prelabel_decode::{DecodeError, LumaWriter, MAX_LUMA_WIDTH, TensorWriter, VideoSource};
 
 fn data(name: &str) -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("../../tests/data").join(name)
@@ -210,4 +210,43 @@ fn inputs_that_are_not_videos_fail_with_their_reason() {
     let audio = dir.path().join("audio.wav");
     ffmpeg(&["-f", "lavfi", "-i", "sine=frequency=440:duration=1", audio.to_str().unwrap()]);
     assert!(matches!(VideoSource::open(&audio, 1), Err(DecodeError::NoVideoStream { .. })));
+}
+
+#[test]
+fn luma_is_the_frame_s_brightness_downscaled_by_a_whole_factor() {
+    // The ramp's frames are flat grey, video-range luma 16 + 8·i, i.e. full-range grey 1.164 · 8 · i:
+    // small enough to keep every sample.
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("ramp.mp4");
+    ffmpeg(&["-f", "lavfi", "-i", RAMP, "-frames:v", "6", "-c:v", "libx264", "-crf", "4", "-pix_fmt", "yuv420p", path.to_str().unwrap()]);
+    let mut writer = LumaWriter::new();
+    let mut lumas = Vec::new();
+    let source = VideoSource::open(&path, 1).unwrap();
+    source
+        .decode(|frame| {
+            lumas.push(writer.write(&frame).unwrap());
+            ControlFlow::Continue(())
+        })
+        .unwrap();
+    assert_eq!(lumas.len(), 6);
+    for (i, luma) in lumas.iter().enumerate() {
+        assert_eq!((luma.frame_index, luma.width(), luma.height(), luma.frame_px_per_sample()), (i as u64, 64, 64, 1));
+        let mean = (0..64).flat_map(|y| luma.row(y)).map(|&v| f32::from(v)).sum::<f32>() / 4096.0;
+        assert!((mean - 1.164 * 8.0 * i as f32).abs() < 2.0, "frame {i}: mean grey {mean}");
+    }
+
+    // 768 × 576 footage: halved, to at most MAX_LUMA_WIDTH samples a row, with its texture kept.
+    let mut first = None;
+    VideoSource::open(&data("vtest.avi"), 1)
+        .unwrap()
+        .decode(|frame| {
+            first = Some(writer.write(&frame).unwrap());
+            ControlFlow::Break(())
+        })
+        .unwrap();
+    let luma = first.unwrap();
+    assert_eq!((luma.width(), luma.height(), luma.frame_px_per_sample()), (384, 288, 2));
+    assert!(luma.width() as u32 <= MAX_LUMA_WIDTH);
+    let (least, most) = (0..288).flat_map(|y| luma.row(y)).fold((255u8, 0u8), |(l, m), &v| (l.min(v), m.max(v)));
+    assert!(most - least > 100, "a street scene has contrast: {least}..{most}");
 }

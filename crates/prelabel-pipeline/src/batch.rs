@@ -268,7 +268,7 @@ pub fn run_batch(
     let run = detect_videos(
         &todo,
         detectors,
-        config.pipeline,
+        config.pipeline.following(config.tracking.as_ref()),
         config.max_in_flight_videos,
         |_, _| {},
         |i, detected| {

@@ -1,7 +1,7 @@
 //! From detections to an Encord label row: one object instance per detection, or, with
 //! tracking, one per tracked object with a box on every frame it covers (interpolated between
-//! the frames the detector ran on, and extrapolated into the frames it skipped next to the
-//! track's ends).
+//! the frames the detector ran on, or along their image motion, and extrapolated into the frames
+//! it skipped next to the track's ends).
 
 use prelabel_encord::{ClassMap, InstanceBox, LabelRowBuilder, Ontology, VideoMeta, encord_timestamp_now};
 use prelabel_track::{BoxSource, TrackError, Tracker, TrackerConfig};
@@ -18,6 +18,11 @@ pub struct TrackingOptions {
     /// Longest gap between two detected boxes of a track that is filled by interpolation, and
     /// the most frames a track is extrapolated by at either end.
     pub max_interpolation_gap_frames: u64,
+    /// When the detector skips frames: follow each detection's image motion over them (see
+    /// [`PipelineOptions::following`](crate::PipelineOptions::following)), so the tracker
+    /// predicts each track from where its object went and boxes the skipped frames along that
+    /// path, rather than along a straight line.
+    pub follow_motion: bool,
 }
 
 /// What tracking made of the detections.
@@ -32,7 +37,8 @@ pub struct TrackStats {
     /// Boxes written where the detector found the object.
     pub boxes_detected: u64,
     /// Boxes written on frames where the detector did not find the object: interpolated between
-    /// detected frames, or extrapolated into the skipped frames next to a track's ends.
+    /// detected frames (along a straight line, or along the image motion), or extrapolated into
+    /// the skipped frames next to a track's ends.
     pub boxes_interpolated: u64,
 }
 
@@ -85,8 +91,11 @@ fn add_tracks(
     (width, height): (u32, u32),
 ) -> Result<TrackStats, TrackError> {
     let mut tracker = Tracker::new(options.tracker);
+    let mut followed = detections.followed.iter().peekable();
     for frame in &detections.frames {
-        tracker.update(frame)?;
+        // Both in frame order; a frame may have none.
+        let motion = followed.next_if(|f| f.frame_index <= frame.frame_index).filter(|f| f.frame_index == frame.frame_index);
+        tracker.update_followed(frame, motion)?;
     }
     let mut stats = TrackStats::default();
     let mut frames_written = 0u64;

@@ -3,10 +3,12 @@
 //! Stages run at the same time, joined by bounded channels: decode threads (FFmpeg decode, frame
 //! stride, swscale into the model's layout, filling shared batches), one inference thread per
 //! detector session (ONNX Runtime, head decode, NMS), and the caller's thread collecting each
-//! video's detections (see `run`). Batch tensors go round a fixed pool, so memory does not grow
+//! video's detections (see `run`) and, for tracking at a stride, following them by image motion
+//! over the skipped frames (see `follow`). Batch tensors go round a fixed pool, so memory does not grow
 //! with the video's length. Errors and end of stream travel in-band.
 
 pub mod batch;
+mod follow;
 mod label;
 mod meta;
 pub mod rows;

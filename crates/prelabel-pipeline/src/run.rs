@@ -20,11 +20,13 @@ use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
 use crossbeam_channel::{Receiver, Sender, bounded};
-use prelabel_core::{Detection, FrameDetections, InputTransform};
-use prelabel_decode::{DecodeError, DecodeReport, HwDecode, TensorWriter, VideoInfo, VideoSource};
+use prelabel_core::{Detection, FrameDetections, InputTransform, LumaFrame};
+use prelabel_decode::{DecodeError, DecodeReport, HwDecode, LumaWriter, TensorWriter, VideoInfo, VideoSource};
 use prelabel_detect::{DetectError, Detector};
+use prelabel_track::FollowedDetections;
 
-use crate::Detectors;
+use crate::follow::Follower;
+use crate::{Detectors, TrackingOptions};
 
 /// A stage failed; the message names the stage, then the stage's own one-line error.
 #[derive(Debug, thiserror::Error)]
@@ -68,6 +70,23 @@ pub struct PipelineOptions {
     pub frame_stride: u64,
     /// Batches that may wait between decode and inference.
     pub queue_batches: usize,
+    /// With a stride above 1, also make every frame's luma on the decode thread and follow each
+    /// detected frame's detections by image motion over the frames the detector skipped after it
+    /// ([`VideoDetections::followed`]), for the tracker. Set from the tracking options with
+    /// [`PipelineOptions::following`].
+    pub follow_motion: bool,
+}
+
+impl PipelineOptions {
+    /// These options, following motion when `tracking` asks for it.
+    pub fn following(self, tracking: Option<&TrackingOptions>) -> Self {
+        Self { follow_motion: tracking.is_some_and(|t| t.follow_motion), ..self }
+    }
+
+    /// Whether detections are followed by image motion: asked for, on a stride above 1.
+    fn follows_motion(&self) -> bool {
+        self.follow_motion && self.frame_stride > 1
+    }
 }
 
 /// Progress of one video, reported after each batch it had frames in.
@@ -164,6 +183,9 @@ pub struct VideoDetections {
     pub info: VideoInfo,
     /// Detections of every frame the detector ran on, in frame order.
     pub frames: Vec<FrameDetections>,
+    /// With [`PipelineOptions::follow_motion`] on a stride above 1: the image motion of each
+    /// detected frame's detections over the frames after it, in frame order; otherwise empty.
+    pub followed: Vec<FollowedDetections>,
     /// How decoding ended (frames decoded, lost, corrupt).
     pub report: DecodeReport,
     /// Time per stage.
@@ -231,6 +253,7 @@ pub fn detect_videos(
                     let (assembler, events, next) = (&assembler, decode_events.clone(), &next);
                     decode_scope.spawn(move || {
                         let mut writer = TensorWriter::new(layout);
+                        let mut luma_writer = options.follows_motion().then(LumaWriter::new);
                         let mut image = vec![0.0f32; layout.image_len()];
                         loop {
                             let video = next.fetch_add(1, Ordering::Relaxed);
@@ -239,7 +262,8 @@ pub fn detect_videos(
                             // reported by the caller's thread.
                             let ended = match input.fetch() {
                                 Ok(local) => {
-                                    decode_video(video, local.as_ref().as_ref(), options, &mut writer, &mut image, assembler, &events)
+                                    let writers = Writers { tensor: &mut writer, luma: luma_writer.as_mut(), image: &mut image };
+                                    decode_video(video, local.as_ref().as_ref(), options, writers, assembler, &events)
                                 }
                                 Err(reason) => {
                                     Some(Event::Ended(Ended { video, frames_sent: 0, result: Err(PipelineError::Fetch(reason)) }))
@@ -263,7 +287,11 @@ pub fn detect_videos(
             // The videos this event may have finished.
             let candidates: Vec<usize> = match event {
                 Event::Opened { video, info } => {
-                    collector.open(video, info);
+                    collector.open(video, info, options);
+                    continue;
+                }
+                Event::Luma { video, luma } => {
+                    collector.luma(video, luma);
                     continue;
                 }
                 Event::Detected(done) => {
@@ -373,7 +401,15 @@ struct Ended {
 
 /// What the stages tell the caller's thread.
 enum Event {
-    Opened { video: usize, info: VideoInfo },
+    Opened {
+        video: usize,
+        info: VideoInfo,
+    },
+    /// The luma of a video's next frame, when following motion.
+    Luma {
+        video: usize,
+        luma: LumaFrame,
+    },
     Detected(Detected),
     Ended(Ended),
     Failed(DetectError),
@@ -449,18 +485,29 @@ impl Assembler<'_> {
     }
 }
 
+/// What a decode thread converts frames with, kept from one video to the next.
+struct Writers<'w> {
+    /// Into the model's layout.
+    tensor: &'w mut TensorWriter,
+    /// Into luma, when following motion.
+    luma: Option<&'w mut LumaWriter>,
+    /// A frame in the model's layout, when several threads decode (see [`Assembler::push`]).
+    image: &'w mut [f32],
+}
+
 /// One decode thread's work on one video: opens it and hands every `frame_stride`-th frame to the
-/// assembler, to be converted into the batch (through `image` when several threads decode). Returns how the video ended, or `None` when inference
-/// stopped (there is nobody left to tell).
+/// assembler, to be converted into the batch (through `image` when several threads decode), and,
+/// when following motion, every frame's luma to the caller's thread. Returns how the video ended,
+/// or `None` when inference stopped (there is nobody left to tell).
 fn decode_video(
     video: usize,
     path: &Path,
     options: PipelineOptions,
-    writer: &mut TensorWriter,
-    image: &mut [f32],
+    writers: Writers<'_>,
     assembler: &Assembler<'_>,
     events: &Sender<Event>,
 ) -> Option<Event> {
+    let Writers { tensor: writer, luma: mut luma_writer, image } = writers;
     let ended = |frames_sent, result: Result<_, DecodeError>| {
         Some(Event::Ended(Ended { video, frames_sent, result: result.map_err(PipelineError::Decode) }))
     };
@@ -475,6 +522,22 @@ fn decode_video(
     let mut failure = None;
     let mut stopped = false;
     let report = source.decode(|frame| {
+        if let Some(luma_writer) = luma_writer.as_deref_mut() {
+            let clock = Instant::now();
+            let luma = luma_writer.write(&frame);
+            preprocess += clock.elapsed();
+            match luma.map(|luma| events.send(Event::Luma { video, luma })) {
+                Ok(Ok(())) => {}
+                Ok(Err(_)) => {
+                    stopped = true;
+                    return ControlFlow::Break(());
+                }
+                Err(e) => {
+                    failure = Some(e);
+                    return ControlFlow::Break(());
+                }
+            }
+        }
         if frame.index() % stride != 0 {
             return ControlFlow::Continue(());
         }
@@ -542,6 +605,8 @@ struct Collecting {
     info: VideoInfo,
     opened: Instant,
     frames: Vec<FrameDetections>,
+    /// Following motion, when asked for.
+    follower: Option<Follower>,
     timings: StageTimings,
     ended: Option<Ended>,
 }
@@ -553,9 +618,17 @@ struct Collector<'a> {
 }
 
 impl Collector<'_> {
-    fn open(&mut self, video: usize, info: VideoInfo) {
+    fn open(&mut self, video: usize, info: VideoInfo, options: PipelineOptions) {
+        let follower = options.follows_motion().then(|| Follower::new(options.frame_stride));
         self.videos[video] =
-            Some(Collecting { info, opened: Instant::now(), frames: Vec::new(), timings: StageTimings::default(), ended: None });
+            Some(Collecting { info, opened: Instant::now(), frames: Vec::new(), follower, timings: StageTimings::default(), ended: None });
+    }
+
+    /// Passes a frame's luma to its video's following.
+    fn luma(&mut self, video: usize, luma: LumaFrame) {
+        if let Some(follower) = self.videos[video].as_mut().and_then(|v| v.follower.as_mut()) {
+            follower.luma(luma);
+        }
     }
 
     /// Files a batch's detections under their videos; returns each touched video with its
@@ -567,6 +640,9 @@ impl Collector<'_> {
             let Some(video) = self.videos[item.video].as_mut() else { continue };
             video.timings.infer += done.infer_time / share;
             video.timings.postprocess += done.postprocess_time / share;
+            if let Some(follower) = video.follower.as_mut() {
+                follower.detected(item.frame_index, &detections);
+            }
             video.frames.push(FrameDetections { frame_index: item.frame_index, detections });
             let frames_done = item.frame_index + 1;
             match touched.iter_mut().find(|(v, _)| *v == item.video) {
@@ -595,16 +671,20 @@ impl Collector<'_> {
         if collecting.ended.as_ref()?.frames_sent != collecting.frames.len() as u64 {
             return None;
         }
-        let Collecting { info, opened, mut frames, mut timings, ended } = slot.take()?;
+        let Collecting { info, opened, mut frames, follower, mut timings, ended } = slot.take()?;
         let (report, preprocess) = match ended?.result {
             Ok(ended) => ended,
             Err(e) => return Some(Err(e)),
         };
+        let followed = follower.map_or_else(Vec::new, |mut follower| {
+            follower.ended(report.frames_decoded);
+            follower.into_followed()
+        });
         frames.sort_unstable_by_key(|f| f.frame_index);
         timings.decode = report.decode_time;
         timings.preprocess = preprocess;
         timings.total = opened.elapsed();
         let flow = self.counters.flow();
-        Some(Ok(VideoDetections { info, frames, report, timings, flow }))
+        Some(Ok(VideoDetections { info, frames, followed, report, timings, flow }))
     }
 }

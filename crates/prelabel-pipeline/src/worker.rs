@@ -448,7 +448,8 @@ impl<'a> Worker<'a> {
     /// Detect, merge, save, then proceed.
     fn process(&self, prepared: Prepared, detectors: &mut Detectors, metrics: &Metrics) -> Result<MergeStats, TaskError> {
         let Prepared { task, stored_row, video } = prepared;
-        let detections = detect_video(video.path(), detectors, self.config.pipeline, |_| {})?;
+        let pipeline = self.config.pipeline.following(self.config.tracking.as_ref());
+        let detections = detect_video(video.path(), detectors, pipeline, |_| {})?;
         drop(video);
         let t = &detections.timings;
         metrics.decode_micros.fetch_add((t.decode + t.preprocess).as_micros() as u64, Ordering::Relaxed);

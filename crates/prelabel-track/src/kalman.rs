@@ -117,6 +117,19 @@ impl BoxFilter {
         }
     }
 
+    /// Folds in a measurement of the box's centre alone (image motion, which does not see the
+    /// size), at the filter's current frame.
+    pub(crate) fn correct_centre(&mut self, centre: [f64; 2]) {
+        let (w_scale, h_scale) = self.noise_scales();
+        self.axes[0].correct(centre[0], w_scale);
+        self.axes[1].correct(centre[1], h_scale);
+    }
+
+    /// The centre's velocity, in pixels per frame.
+    pub(crate) fn centre_velocity(&self) -> [f64; 2] {
+        [self.axes[0].velocity, self.axes[1].velocity]
+    }
+
     /// The filtered box at the filter's current frame; width and height are never negative.
     pub(crate) fn bbox_in_frame_px(&self) -> BoxXyxy<FramePx> {
         let [cx, cy, w, h] = self.axes.map(|a| a.value);

@@ -20,6 +20,10 @@ pub enum BoxSource {
     Detected,
     /// Interpolated between two detected boxes of the track by [`Track::interpolated`].
     Interpolated,
+    /// On a frame the detector skipped between two detected boxes of the track, moved from the
+    /// first with the image motion of its content, and corrected linearly towards the second
+    /// (see [`Tracker::update_followed`](crate::Tracker::update_followed)).
+    Followed,
     /// Extrapolated beyond the track's first or last detected box by [`Track::extrapolated`].
     Extrapolated,
 }
@@ -65,13 +69,17 @@ impl Track {
     /// corner space (x1, y1, x2, y2) by frame index, with the confidence
     /// `min(score_a, score_b) * INTERPOLATED_CONFIDENCE_SCALE` and [`BoxSource::Interpolated`].
     /// Interpolated boxes already in the track are replaced, so applying it twice with the same
-    /// `max_gap_frames` changes nothing; extrapolated boxes are kept.
+    /// `max_gap_frames` changes nothing; extrapolated boxes are kept, and so are gaps the tracker
+    /// already filled with [`BoxSource::Followed`] boxes.
     pub fn interpolated(&self, max_gap_frames: u64) -> Track {
+        let followed_frames: std::collections::BTreeSet<u64> =
+            self.boxes.iter().filter(|b| b.source == BoxSource::Followed).map(|b| b.frame_index).collect();
         let detected: Vec<&TrackBox> = self.boxes.iter().filter(|b| b.source == BoxSource::Detected).collect();
         let filled = detected.windows(2).flat_map(|pair| {
             let (a, b) = (pair[0], pair[1]);
             let missing = b.frame_index.saturating_sub(a.frame_index + 1);
-            let frames = if missing <= max_gap_frames { a.frame_index + 1..b.frame_index } else { 0..0 };
+            let followed = followed_frames.range(a.frame_index + 1..b.frame_index).next().is_some();
+            let frames = if missing <= max_gap_frames && !followed { a.frame_index + 1..b.frame_index } else { 0..0 };
             frames.map(move |frame_index| interpolate(a, b, frame_index))
         });
         self.with_boxes_replaced(BoxSource::Interpolated, filled.collect())

@@ -5,7 +5,8 @@ use prelabel_core::{BoxXyxy, Detection, FrameDetections, FramePx};
 
 use crate::assignment::match_by_similarity;
 use crate::kalman::BoxFilter;
-use crate::track::{BoxSource, Track, TrackBox};
+use crate::motion::FollowedDetections;
+use crate::track::{BoxSource, INTERPOLATED_CONFIDENCE_SCALE, Track, TrackBox};
 
 /// Settings of a [`Tracker`]. `Default` gives ByteTrack's published values for MOT17 (track
 /// threshold 0.5, new tracks from 0.6, first match threshold 0.8 as a cost, i.e. IoU × score ≥
@@ -140,12 +141,18 @@ struct LiveTrack {
     unobserved_frames_before: u64,
     /// The first detector step after `last_matched_frame`, once there was one (it missed there).
     first_step_missed: Option<u64>,
+    /// The image motion of the detection last matched, from its frame over the frames after it
+    /// (see [`FollowedDetections::centre_shifts_px`]); taken up on the next detector step.
+    centre_shifts_px: Vec<[f32; 2]>,
+    /// Frames since the last match that the filter followed by image motion, each with the
+    /// centre's shift since that match, in frame pixels.
+    followed_since_match: Vec<(u64, [f32; 2])>,
 }
 
 impl LiveTrack {
     /// A tentative track from `detection` on `frame_index`, the detector having skipped
     /// `skipped_frames` frames before it.
-    fn start(detection: &Detection, frame_index: u64, skipped_frames: u64) -> Self {
+    fn start(detection: &Detection, centre_shifts_px: Vec<[f32; 2]>, frame_index: u64, skipped_frames: u64) -> Self {
         Self {
             id: None,
             class_index: detection.class_index,
@@ -155,6 +162,8 @@ impl LiveTrack {
             matched_last_step: true,
             unobserved_frames_before: skipped_frames,
             first_step_missed: None,
+            centre_shifts_px,
+            followed_since_match: Vec::new(),
         }
     }
 
@@ -164,10 +173,32 @@ impl LiveTrack {
         self.last_matched_frame - first + 1
     }
 
-    /// Records the outcome of one detector step on `frame_index` (the filter is already there).
-    fn record_step(&mut self, matched: Option<&Detection>, frame_index: u64) {
+    /// Moves the filter, over the frames before `frame_index`, with the image motion of the
+    /// detection it was last matched to, when it was matched on the latest step.
+    fn follow_motion_before(&mut self, frame_index: u64) {
+        let shifts = std::mem::take(&mut self.centre_shifts_px);
+        let Some(start) = self.boxes.last().filter(|_| self.matched_last_step) else { return };
+        let [cx, cy] = centre(&start.bbox_in_frame_px);
+        // The shift onto this step's own frame only serves the boxes between (see
+        // `add_followed_boxes`): the filter meets this frame's detections as predicted.
+        let followed = (self.last_matched_frame + 1..=frame_index).zip(shifts);
+        for (followed_frame, [dx, dy]) in followed {
+            if followed_frame < frame_index {
+                self.filter.predict_to(followed_frame);
+                self.filter.correct_centre([f64::from(cx + dx), f64::from(cy + dy)]);
+            }
+            self.followed_since_match.push((followed_frame, [dx, dy]));
+        }
+    }
+
+    /// Records the outcome of one detector step on `frame_index` (the filter is already there):
+    /// the detection matched, by its position in `detections`, with its image motion after this
+    /// frame.
+    fn record_step(&mut self, matched: Option<(&Detection, Vec<[f32; 2]>)>, frame_index: u64) {
         match matched {
-            Some(detection) => {
+            Some((detection, centre_shifts_px)) => {
+                self.add_followed_boxes(detection, frame_index);
+                self.centre_shifts_px = centre_shifts_px;
                 self.filter.correct(&detection.bbox_in_frame_px);
                 self.boxes.push(detected_box(detection, frame_index));
                 self.last_matched_frame = frame_index;
@@ -175,13 +206,40 @@ impl LiveTrack {
                 self.first_step_missed = None;
             }
             None => {
+                self.followed_since_match.clear();
                 self.matched_last_step = false;
                 self.first_step_missed.get_or_insert(frame_index);
             }
         }
     }
 
-    /// The finished track, if it was ever confirmed.
+    /// Boxes on the frames followed since the last match, now that `detection` matched on
+    /// `frame_index`: each is the last detected box moved with the image motion up to its frame,
+    /// plus the share of the motion's miss at `frame_index` (where the motion was followed onto
+    /// that frame, or else carried on by the filter's velocity) that linear interpolation gives
+    /// its frame, so the path starts and ends on the two detections. Width and height are
+    /// interpolated.
+    fn add_followed_boxes(&mut self, detection: &Detection, frame_index: u64) {
+        let mut followed = std::mem::take(&mut self.followed_since_match);
+        let (Some(start), Some(&(last_followed, [last_dx, last_dy]))) = (self.boxes.last().copied(), followed.last()) else { return };
+        if last_followed == frame_index {
+            followed.pop();
+        }
+        let [vx, vy] = self.filter.centre_velocity().map(|v| v as f32);
+        let unfollowed = (frame_index - last_followed) as f32;
+        let (a, b) = (&start.bbox_in_frame_px, &detection.bbox_in_frame_px);
+        let ([ax, ay], [bx, by]) = (centre(a), centre(b));
+        let miss = [bx - (ax + last_dx + vx * unfollowed), by - (ay + last_dy + vy * unfollowed)];
+        let span = (frame_index - start.frame_index) as f32;
+        let score = start.score.min(detection.score) * INTERPOLATED_CONFIDENCE_SCALE;
+        self.boxes.extend(followed.into_iter().map(|(frame, [dx, dy])| {
+            let t = (frame - start.frame_index) as f32 / span;
+            let (w, h) = (a.width() + (b.width() - a.width()) * t, a.height() + (b.height() - a.height()) * t);
+            let bbox_in_frame_px = BoxXyxy::from_centre(ax + dx + miss[0] * t, ay + dy + miss[1] * t, w, h);
+            TrackBox { frame_index: frame, bbox_in_frame_px, score, source: BoxSource::Followed }
+        }));
+    }
+
     /// The finished track, if it was ever confirmed; `last_frame` is the video's last frame, when
     /// known.
     fn into_track(self, last_frame: Option<u64>) -> Option<Track> {
@@ -201,6 +259,11 @@ impl LiveTrack {
             unobserved_frames_after,
         })
     }
+}
+
+/// A box's centre.
+fn centre(b: &BoxXyxy<FramePx>) -> [f32; 2] {
+    [(b.x1 + b.x2) / 2.0, (b.y1 + b.y2) / 2.0]
 }
 
 fn detected_box(detection: &Detection, frame_index: u64) -> TrackBox {
@@ -228,21 +291,23 @@ pub struct Tracker {
 }
 
 /// The outcome of matching one frame's detections to the live tracks.
-struct Matches<'d> {
-    /// The detection matched to each live track, by the track's position in `Tracker::live`.
-    of_track: Vec<Option<&'d Detection>>,
+struct Matches {
+    /// The detection matched to each live track, by the track's position in `Tracker::live` and
+    /// the detection's in the frame.
+    of_track: Vec<Option<usize>>,
     /// Whether each high-score detection was matched.
     high_used: Vec<bool>,
 }
 
-impl<'d> Matches<'d> {
+impl Matches {
     /// The high-score detections not matched yet, by position.
     fn free_high(&self) -> Vec<usize> {
         (0..self.high_used.len()).filter(|&d| !self.high_used[d]).collect()
     }
 
-    /// Records pairs (live track, high-score detection), both by position.
-    fn take_high(&mut self, pairs: Vec<(usize, usize)>, high: &[&'d Detection]) {
+    /// Records pairs (live track, high-score detection), both by position; `high` gives the
+    /// high-score detections' positions in the frame.
+    fn take_high(&mut self, pairs: Vec<(usize, usize)>, high: &[usize]) {
         for (t, d) in pairs {
             self.of_track[t] = Some(high[d]);
             self.high_used[d] = true;
@@ -264,6 +329,19 @@ impl Tracker {
     /// [`TrackError::FrameOutOfOrder`] when `frame` does not come after the previous frame; the
     /// tracker is left as it was.
     pub fn update(&mut self, frame: &FrameDetections) -> Result<(), TrackError> {
+        self.update_followed(frame, None)
+    }
+
+    /// [`update`](Self::update), with the image motion of the frame's detections over the
+    /// frames after it that the detector skipped (from [`follow_detections`](crate::follow_detections)).
+    /// On the next step, a track matched here is first moved along its detection's motion, frame
+    /// by frame, so it is predicted from where the object went rather than from its velocity
+    /// alone; and when it is matched again, the frames between get [`BoxSource::Followed`] boxes
+    /// along that motion instead of a straight line. `followed` for another frame is ignored.
+    ///
+    /// # Errors
+    /// As [`update`](Self::update).
+    pub fn update_followed(&mut self, frame: &FrameDetections, followed: Option<&FollowedDetections>) -> Result<(), TrackError> {
         let frame_index = frame.frame_index;
         if let Some(previous_frame_index) = self.last_frame_index
             && frame_index <= previous_frame_index
@@ -283,14 +361,21 @@ impl Tracker {
         self.ended.extend(expired.into_iter().filter_map(|track| track.into_track(None)));
 
         for track in &mut self.live {
+            track.follow_motion_before(frame_index);
             track.filter.predict_to(frame_index);
         }
-        let (high, low): (Vec<&Detection>, Vec<&Detection>) =
-            frame.detections.iter().filter(|d| is_trackable(d) && d.score >= config.low_score).partition(|d| d.score >= config.high_score);
-        let matches = self.match_detections(skipped_frames, &high, &low);
+        let detections = &frame.detections;
+        let (high, low): (Vec<usize>, Vec<usize>) = (0..detections.len())
+            .filter(|&d| is_trackable(&detections[d]) && detections[d].score >= config.low_score)
+            .partition(|&d| detections[d].score >= config.high_score);
+        let matches = self.match_detections(skipped_frames, detections, &high, &low);
 
+        // The image motion of detection `d` after this frame.
+        let shifts_of = |d: usize| {
+            followed.filter(|f| f.frame_index == frame_index).and_then(|f| f.centre_shifts_px.get(d).cloned()).unwrap_or_default()
+        };
         for (track, matched) in self.live.iter_mut().zip(matches.of_track) {
-            track.record_step(matched, frame_index);
+            track.record_step(matched.map(|d| (&detections[d], shifts_of(d))), frame_index);
         }
         // Tentative tracks that missed die at once.
         self.live.retain(|t| t.id.is_some() || t.matched_last_step);
@@ -299,8 +384,8 @@ impl Tracker {
         let births = high
             .iter()
             .zip(&matches.high_used)
-            .filter(|(d, used)| !**used && d.score >= config.new_track_score)
-            .map(|(d, _)| LiveTrack::start(d, frame_index, skipped_frames));
+            .filter(|&(&d, used)| !*used && detections[d].score >= config.new_track_score)
+            .map(|(&d, _)| LiveTrack::start(&detections[d], shifts_of(d), frame_index, skipped_frames));
         self.live.extend(births);
 
         // Confirmation, in order of birth. A live tentative track has been matched on every step
@@ -316,19 +401,20 @@ impl Tracker {
 
     /// Matches the live tracks (already predicted to this step's frame) to its detections in
     /// passes, each an optimal matching within classes; `skipped_frames` is the number of frames
-    /// the detector skipped before this step.
-    fn match_detections<'d>(&self, skipped_frames: u64, high: &[&'d Detection], low: &[&'d Detection]) -> Matches<'d> {
+    /// the detector skipped before this step; `high` and `low` are positions in `detections`.
+    fn match_detections(&self, skipped_frames: u64, detections: &[Detection], high: &[usize], low: &[usize]) -> Matches {
         let config = &self.config;
         let predicted_bbox_in_frame_px: Vec<BoxXyxy<FramePx>> = self.live.iter().map(|t| t.filter.bbox_in_frame_px()).collect();
-        // Pairs (live track, detection) from the given tracks and detections of `pool`.
-        let associate = |tracks: &[usize], pool: &[&Detection], detections: &[usize], pass: Pass| {
-            let pairs = match_by_similarity(tracks.len(), detections.len(), |t, d| {
-                let (track, detection) = (&self.live[tracks[t]], pool[detections[d]]);
+        // Pairs (live track, position in `pool`) from the given tracks and candidates (positions
+        // in `pool`, itself positions in `detections`).
+        let associate = |tracks: &[usize], pool: &[usize], candidates: &[usize], pass: Pass| {
+            let pairs = match_by_similarity(tracks.len(), candidates.len(), |t, d| {
+                let (track, detection) = (&self.live[tracks[t]], &detections[pool[candidates[d]]]);
                 let value = pass.similarity.of(&predicted_bbox_in_frame_px[tracks[t]], detection, pass.buffer);
                 let allowed = track.class_index == detection.class_index && value >= pass.least && value > 0.0;
                 allowed.then_some(f64::from(value))
             });
-            pairs.into_iter().map(|(t, d)| (tracks[t], detections[d])).collect::<Vec<_>>()
+            pairs.into_iter().map(|(t, d)| (tracks[t], candidates[d])).collect::<Vec<_>>()
         };
         let mut matches = Matches { of_track: vec![None; self.live.len()], high_used: vec![false; high.len()] };
         let buffer = config.buffer_per_skipped_frame * skipped_frames as f32;
@@ -644,5 +730,48 @@ mod tests {
         let tracks = run(TrackerConfig::default(), &(0..4).map(broken).collect::<Vec<_>>());
         assert_eq!(tracks.len(), 1);
         assert_eq!(tracks[0].boxes.len(), 4);
+    }
+
+    #[test]
+    fn skipped_frames_follow_the_image_motion_and_end_on_the_next_detection() {
+        // A 40×80 box (centre 20, 40 from its corner) moves 10 px a frame, stops at frame 2, and
+        // moves again from frame 7: a straight line between detections would miss both.
+        let x_at = [100.0, 110.0, 120.0, 120.0, 120.0, 120.0, 120.0, 125.0, 130.0, 135.0];
+        let mut tracker = Tracker::new(TrackerConfig::default());
+        for step in [0usize, 3, 6, 9] {
+            let detections = vec![det(0, 0.9, x_at[step], 50.0)];
+            // What the image motion says, after this frame up to the next detected one.
+            let shifts = (step + 1..=(step + 3).min(9)).map(|f| [x_at[f] - x_at[step], 0.0]).collect();
+            let followed = FollowedDetections { frame_index: step as u64, centre_shifts_px: vec![shifts] };
+            tracker.update_followed(&frame(step as u64, detections), Some(&followed)).expect("frames in order");
+        }
+        let tracks = tracker.finish();
+        assert_eq!(tracks.len(), 1);
+        let track = tracks[0].interpolated(30);
+        let xs: Vec<(u64, f32, BoxSource)> = track.boxes.iter().map(|b| (b.frame_index, b.bbox_in_frame_px.x1, b.source)).collect();
+        use BoxSource::{Detected, Followed};
+        let expected = [Detected, Followed, Followed, Detected, Followed, Followed, Detected, Followed, Followed, Detected];
+        for ((frame_index, x, source), (i, (want_x, want_source))) in xs.iter().zip(x_at.iter().zip(expected).enumerate()) {
+            assert_eq!((*frame_index, *source), (i as u64, want_source), "{xs:?}");
+            assert!((x - want_x).abs() < 0.01, "frame {frame_index}: x {x}, not {want_x}: {xs:?}");
+        }
+        let followed_scores: Vec<f32> = track.boxes.iter().filter(|b| b.source == Followed).map(|b| b.score).collect();
+        assert!(followed_scores.iter().all(|&s| s == 0.9 * INTERPOLATED_CONFIDENCE_SCALE), "{followed_scores:?}");
+    }
+
+    #[test]
+    fn motion_that_misses_the_next_detection_is_corrected_linearly_towards_it() {
+        // The motion says 0 px; the object is found 30 px on at the next step: the skipped frames
+        // get the straight line's share of that miss (the filter has no velocity yet).
+        let mut tracker = Tracker::new(TrackerConfig { min_confirm_frames: 0, ..TrackerConfig::default() });
+        let still = FollowedDetections { frame_index: 0, centre_shifts_px: vec![vec![[0.0, 0.0], [0.0, 0.0]]] };
+        tracker.update_followed(&frame(0, vec![det(0, 0.9, 100.0, 50.0)]), Some(&still)).expect("in order");
+        // Motion given for another frame is ignored.
+        let elsewhere = FollowedDetections { frame_index: 9, centre_shifts_px: vec![vec![[50.0, 0.0]]] };
+        tracker.update_followed(&frame(3, vec![det(0, 0.9, 130.0, 50.0)]), Some(&elsewhere)).expect("in order");
+        let track = &tracker.finish()[0];
+        let xs: Vec<f32> = track.boxes.iter().map(|b| b.bbox_in_frame_px.x1).collect();
+        assert_eq!(xs, vec![100.0, 110.0, 120.0, 130.0]);
+        assert_eq!(track.boxes.iter().filter(|b| b.source == BoxSource::Followed).count(), 2);
     }
 }
