@@ -6,7 +6,7 @@ use prelabel_core::{BoxXyxy, Detection, FrameDetections, FramePx};
 use crate::assignment::match_by_similarity;
 use crate::kalman::BoxFilter;
 use crate::motion::FollowedDetections;
-use crate::track::{BoxSource, INTERPOLATED_CONFIDENCE_SCALE, Track, TrackBox};
+use crate::track::{BoxSource, INTERPOLATED_CONFIDENCE_SCALE, Track, TrackBox, centre};
 
 /// Settings of a [`Tracker`]. `Default` gives ByteTrack's published values for MOT17 (track
 /// threshold 0.5, new tracks from 0.6, first match threshold 0.8 as a cost, i.e. IoU × score ≥
@@ -192,8 +192,7 @@ impl LiveTrack {
     }
 
     /// Records the outcome of one detector step on `frame_index` (the filter is already there):
-    /// the detection matched, by its position in `detections`, with its image motion after this
-    /// frame.
+    /// the detection matched, if any, with its image motion after this frame.
     fn record_step(&mut self, matched: Option<(&Detection, Vec<[f32; 2]>)>, frame_index: u64) {
         match matched {
             Some((detection, centre_shifts_px)) => {
@@ -259,11 +258,6 @@ impl LiveTrack {
             unobserved_frames_after,
         })
     }
-}
-
-/// A box's centre.
-fn centre(b: &BoxXyxy<FramePx>) -> [f32; 2] {
-    [(b.x1 + b.x2) / 2.0, (b.y1 + b.y2) / 2.0]
 }
 
 fn detected_box(detection: &Detection, frame_index: u64) -> TrackBox {
