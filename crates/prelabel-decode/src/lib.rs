@@ -12,6 +12,7 @@
 mod error;
 mod hw;
 mod luma;
+mod scale;
 mod source;
 mod tensor;
 

@@ -2,10 +2,10 @@
 
 use ffmpeg::format::Pixel;
 use ffmpeg::software::scaling;
-use ffmpeg::util::frame;
 use ffmpeg_next as ffmpeg;
 use prelabel_core::{ChannelOrder, InputLayout, InputTransform, ResizeMode};
 
+use crate::scale::{Source, Swscale, source_of};
 use crate::{DecodeError, Frame};
 
 /// Writes frames into a model's input tensor: resize (plain or letterbox) and pixel-format
@@ -20,15 +20,9 @@ pub struct TensorWriter {
 }
 
 struct Scaler {
-    source: (Pixel, u32, u32),
-    context: scaling::Context,
-    scaled: frame::Video,
+    swscale: Swscale,
     transform: InputTransform,
 }
-
-// SAFETY: the swscale context and the frame are owned exclusively by this writer and only used
-// through `&mut self`; FFmpeg's SwsContext has no thread affinity.
-unsafe impl Send for Scaler {}
 
 impl TensorWriter {
     /// A writer for the given model input layout.
@@ -46,15 +40,15 @@ impl TensorWriter {
     pub fn write(&mut self, frame: &Frame<'_>, dst: &mut [f32]) -> Result<InputTransform, DecodeError> {
         assert_eq!(dst.len(), self.layout.image_len(), "tensor slot does not match the input layout");
         let video = frame.video();
-        let source = (video.format(), video.width(), video.height());
+        let source = source_of(video);
         let layout = self.layout;
         let scaler = match &mut self.scaler {
-            Some(s) if s.source == source => s,
+            Some(s) if s.swscale.source() == source => s,
             slot => slot.insert(Scaler::new(&layout, source)?),
         };
-        scaler.context.run(video, &mut scaler.scaled).map_err(|e| convert_error(source, e))?;
-
         let t = scaler.transform;
+        let scaled = scaler.swscale.run(video).map_err(|e| convert_error(source, e))?;
+
         if let ResizeMode::Letterbox { pad_value } = layout.resize
             && (t.scaled_width != layout.width || t.scaled_height != layout.height)
         {
@@ -63,7 +57,6 @@ impl TensorWriter {
         let (w, h) = (layout.width as usize, layout.height as usize);
         let (sw, sh) = (t.scaled_width as usize, t.scaled_height as usize);
         let (px, py) = (t.pad_x as usize, t.pad_y as usize);
-        let scaled = &scaler.scaled;
         match layout.channel_order {
             ChannelOrder::Nchw => {
                 // GBRPF32LE planes are G, B, R; the tensor wants R, G, B.
@@ -112,22 +105,20 @@ fn copy_f32_row(row: &[u8], out: &mut [f32], gain: f32) {
     }
 }
 
-fn convert_error((format, width, height): (Pixel, u32, u32), source: ffmpeg::Error) -> DecodeError {
+fn convert_error((format, width, height): Source, source: ffmpeg::Error) -> DecodeError {
     DecodeError::Convert { width, height, format, cause: source }
 }
 
 impl Scaler {
-    fn new(layout: &InputLayout, source: (Pixel, u32, u32)) -> Result<Self, DecodeError> {
-        let (format, width, height) = source;
+    fn new(layout: &InputLayout, source: Source) -> Result<Self, DecodeError> {
+        let (_, width, height) = source;
         let transform = layout.transform_for(width, height);
         let target = match layout.channel_order {
             ChannelOrder::Nchw => Pixel::GBRPF32LE,
             ChannelOrder::Nhwc => Pixel::RGB24,
         };
-        let context =
-            scaling::Context::get(format, width, height, target, transform.scaled_width, transform.scaled_height, scaling::Flags::BILINEAR)
-                .map_err(|e| convert_error(source, e))?;
-        let scaled = frame::Video::new(target, transform.scaled_width, transform.scaled_height);
-        Ok(Self { source, context, scaled, transform })
+        let swscale = Swscale::new(source, target, transform.scaled_width, transform.scaled_height, scaling::Flags::BILINEAR)
+            .map_err(|e| convert_error(source, e))?;
+        Ok(Self { swscale, transform })
     }
 }
