@@ -212,12 +212,12 @@ impl LiveTrack {
         }
     }
 
-    /// Boxes on the frames followed since the last match, now that `detection` matched on
-    /// `frame_index`: each is the last detected box moved with the image motion up to its frame,
-    /// plus the share of the motion's miss at `frame_index` (where the motion was followed onto
-    /// that frame, or else carried on by the filter's velocity) that linear interpolation gives
-    /// its frame, so the path starts and ends on the two detections. Width and height are
-    /// interpolated.
+    /// Boxes on the frames between the last match and `frame_index`, where `detection` matched,
+    /// when the image motion was followed over at least the first of them: each is the last
+    /// detected box moved with the image motion up to its frame (carried on by the filter's
+    /// velocity over any frames after the motion could no longer be followed), plus the share of
+    /// that path's miss at `frame_index` that linear interpolation gives its frame, so the path
+    /// starts and ends on the two detections. Width and height are interpolated.
     fn add_followed_boxes(&mut self, detection: &Detection, frame_index: u64) {
         let mut followed = std::mem::take(&mut self.followed_since_match);
         let (Some(start), Some(&(last_followed, [last_dx, last_dy]))) = (self.boxes.last().copied(), followed.last()) else { return };
@@ -229,9 +229,13 @@ impl LiveTrack {
         let (a, b) = (&start.bbox_in_frame_px, &detection.bbox_in_frame_px);
         let ([ax, ay], [bx, by]) = (centre(a), centre(b));
         let miss = [bx - (ax + last_dx + vx * unfollowed), by - (ay + last_dy + vy * unfollowed)];
+        let carried_on = (last_followed + 1..frame_index).map(|frame| {
+            let since = (frame - last_followed) as f32;
+            (frame, [last_dx + vx * since, last_dy + vy * since])
+        });
         let span = (frame_index - start.frame_index) as f32;
         let score = start.score.min(detection.score) * INTERPOLATED_CONFIDENCE_SCALE;
-        self.boxes.extend(followed.into_iter().map(|(frame, [dx, dy])| {
+        self.boxes.extend(followed.into_iter().chain(carried_on).map(|(frame, [dx, dy])| {
             let t = (frame - start.frame_index) as f32 / span;
             let (w, h) = (a.width() + (b.width() - a.width()) * t, a.height() + (b.height() - a.height()) * t);
             let bbox_in_frame_px = BoxXyxy::from_centre(ax + dx + miss[0] * t, ay + dy + miss[1] * t, w, h);
@@ -751,6 +755,25 @@ mod tests {
         }
         let followed_scores: Vec<f32> = track.boxes.iter().filter(|b| b.source == Followed).map(|b| b.score).collect();
         assert!(followed_scores.iter().all(|&s| s == 0.9 * INTERPOLATED_CONFIDENCE_SCALE), "{followed_scores:?}");
+    }
+
+    #[test]
+    fn frames_after_the_motion_was_lost_are_boxed_along_the_filters_velocity() {
+        // Moving 10 px a frame: the motion is followed onto frame 1 only (the content could not be
+        // followed further), so frame 2 continues the path at the filter's velocity; every frame
+        // between the two detections gets a box.
+        let mut tracker = Tracker::new(TrackerConfig { min_confirm_frames: 0, ..TrackerConfig::default() });
+        let lost = FollowedDetections { frame_index: 0, centre_shifts_px: vec![vec![[10.0, 0.0]]] };
+        tracker.update_followed(&frame(0, vec![det(0, 0.9, 100.0, 50.0)]), Some(&lost)).expect("in order");
+        tracker.update_followed(&frame(3, vec![det(0, 0.9, 130.0, 50.0)]), None).expect("in order");
+        let track = &tracker.finish()[0].interpolated(30);
+        let boxes: Vec<(u64, BoxSource)> = track.boxes.iter().map(|b| (b.frame_index, b.source)).collect();
+        use BoxSource::{Detected, Followed};
+        assert_eq!(boxes, vec![(0, Detected), (1, Followed), (2, Followed), (3, Detected)]);
+        // Frame 1 at the motion's 10 px plus a third of the path's miss at frame 3, frame 2 past
+        // it by the filter's velocity plus two thirds of that miss: the path ends on frame 3.
+        let xs: Vec<f32> = track.boxes.iter().map(|b| b.bbox_in_frame_px.x1).collect();
+        assert!(xs[1] > 100.0 && xs[1] < xs[2] && xs[2] < 130.0, "{xs:?}");
     }
 
     #[test]
