@@ -361,8 +361,9 @@ fn from_frame_scope_tracks_on_from_the_frame_and_reruns_without_duplicates() {
     let saved = objects(&stored_row(&api, &ids::data_hash(0)));
     let frames: std::collections::BTreeSet<u64> = saved.keys().map(|(f, _)| *f).collect();
     assert!(frames.iter().all(|f| (FRAME..FRAME + 40).contains(f)), "{frames:?}");
-    // Tracks: boxes on the frames the detector skipped too (interpolated), several per object.
-    assert!(frames.len() > 30, "{frames:?}");
+    // Tracks: boxes on the frames the detector skipped too (interpolated, and after the last
+    // detected frame, 438, extrapolated), several per object.
+    assert_eq!(frames, (FRAME..FRAME + 40).collect(), "every frame of the range is labelled");
     let tracks: std::collections::BTreeSet<&String> = saved.keys().filter(|(_, h)| h != "HumanBx1").map(|(_, h)| h).collect();
     assert!(tracks.len() >= 3 && saved.len() > 3 * tracks.len(), "{} boxes in {} tracks", saved.len(), tracks.len());
     assert_eq!(saved[&(FRAME, "HumanBx1".to_owned())], setup.human);
@@ -371,6 +372,55 @@ fn from_frame_scope_tracks_on_from_the_frame_and_reruns_without_duplicates() {
     assert_eq!(again.status(), 200);
     let saved2 = objects(&stored_row(&api, &ids::data_hash(0)));
     assert_eq!(saved2.keys().collect::<Vec<_>>(), saved.keys().collect::<Vec<_>>(), "no duplicates");
+}
+
+/// For one `from-frame` call at stride 3 from frame 400 (40 frames) by an agent started with
+/// `extra`: per object, each box on a frame the detector skipped between two of the object's
+/// boxes on frames it ran on, and how far (frame pixels, the largest of x, y, w and h) that box
+/// is from the straight line between those two.
+fn deviations_from_straight_lines(extra: &[&str]) -> Vec<f64> {
+    let setup = setup();
+    let mut args = vec!["--scope", "from-frame", "--max-frames", "40", "--frame-stride", "3"];
+    args.extend(extra);
+    let agent = Agent::start(&setup.server, &setup.key, &setup.cert, &setup.cert_key, setup.dir.path(), &args);
+    let response = post(&https(&setup.ca), &agent.base, &editor_payload(&ids::data_hash(0), FRAME));
+    assert_eq!(response.status(), 200, "{}", agent.log());
+    let mut boxes: BTreeMap<String, BTreeMap<u64, [f64; 4]>> = BTreeMap::new();
+    for ((frame, hash), object) in objects(&stored_row(&api(&setup), &ids::data_hash(0))) {
+        let b = &object["boundingBox"];
+        let xywh = ["x", "y", "w", "h"].map(|k| b[k].as_f64().unwrap());
+        boxes.entry(hash).or_default().insert(frame, xywh);
+    }
+    let (width, height) = (768.0, 576.0);
+    let mut deviations = Vec::new();
+    for (hash, frames) in boxes.iter().filter(|(h, _)| *h != "HumanBx1") {
+        let detected: Vec<u64> = frames.keys().copied().filter(|f| (f - FRAME).is_multiple_of(3)).collect();
+        for pair in detected.windows(2).filter(|p| p[1] - p[0] == 3) {
+            let (a, b) = (frames[&pair[0]], frames[&pair[1]]);
+            for f in pair[0] + 1..pair[1] {
+                let Some(between) = frames.get(&f) else { panic!("{hash} has no box on frame {f}: {frames:?}") };
+                let t = (f - pair[0]) as f64 / 3.0;
+                let off = (0..4).map(|i| (between[i] - (a[i] + (b[i] - a[i]) * t)).abs() * if i % 2 == 0 { width } else { height });
+                deviations.push(off.fold(0.0, f64::max));
+            }
+        }
+    }
+    deviations
+}
+
+#[test]
+fn from_frame_scope_follows_image_motion_over_skipped_frames_unless_told_not_to() {
+    // Along straight lines, every skipped frame's box is on the line (up to the row's rounding).
+    let linear = deviations_from_straight_lines(&["--linear-interpolation"]);
+    assert!(linear.len() >= 20, "{} boxes between detected frames", linear.len());
+    assert!(linear.iter().all(|&d| d < 0.1), "{linear:?}");
+    // By default the agent follows each object's image motion, as `run` and the worker do: people
+    // walking do not move in straight lines at 10 fps (their boxes sway with their steps).
+    let followed = deviations_from_straight_lines(&[]);
+    assert!(followed.len() >= 20, "{} boxes between detected frames", followed.len());
+    let off_line = followed.iter().filter(|&&d| d > 0.5).count();
+    eprintln!("following motion: {off_line} of {} boxes between detected frames are off the straight line", followed.len());
+    assert!(off_line * 5 >= followed.len(), "{followed:?}");
 }
 
 #[test]

@@ -7,12 +7,12 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use prelabel_core::{FrameDetections, InputTransform};
-use prelabel_decode::{DecodeReport, TensorWriter, VideoSource};
+use prelabel_decode::{LumaWriter, TensorWriter, VideoSource};
 use prelabel_detect::Detector;
 use prelabel_encord::client::{ApiError, ApiErrorKind};
 use prelabel_encord::{ClassMap, Ontology};
 use prelabel_pipeline::rows::{RowError, label_row, video_metadata};
-use prelabel_pipeline::{FlowStats, StageTimings, VideoDetections, build_label_row, video_meta_for_stored_row};
+use prelabel_pipeline::{FlowStats, Follower, StageTimings, VideoDetections, build_label_row, video_meta_for_stored_row};
 use serde::Deserialize;
 
 use crate::{Agent, Scope};
@@ -164,7 +164,8 @@ impl Agent {
             Scope::Video => (0, self.config.max_frames, Some(&self.config.tracking)),
         };
         let stride = if count == Some(1) { 1 } else { self.config.frame_stride.max(1) };
-        let detected = self.detect_from(video.path(), first, count, stride, &mut times)?;
+        let follow_motion = stride > 1 && tracking.is_some_and(|t| t.follow_motion);
+        let detected = self.detect_from(video.path(), first, count, stride, follow_motion, &mut times)?;
         drop(video);
         let Some(last) = detected.frames_labelled.last().copied() else {
             return Err(AgentError::BadRequest(format!("frame {frame} is past the end of the video")));
@@ -205,13 +206,15 @@ impl Agent {
     }
 
     /// Decodes from `first` (seeking), runs the detector on every `stride`-th of at most
-    /// `count` frames, and returns the detections.
+    /// `count` frames, and returns the detections, followed by image motion over the frames
+    /// between when `follow_motion`.
     fn detect_from(
         &self,
         video: &std::path::Path,
         first: u64,
         count: Option<u64>,
         stride: u64,
+        follow_motion: bool,
         times: &mut StageTimes,
     ) -> Result<Detected, AgentError> {
         let decode_error = |e: prelabel_decode::DecodeError| AgentError::Internal(format!("decode: {}", redact_urls(&e.to_string())));
@@ -220,6 +223,8 @@ impl Agent {
         let info = source.info().clone();
         let image_len = self.layout.image_len();
         let mut writer = TensorWriter::new(self.layout);
+        let mut luma_writer = follow_motion.then(LumaWriter::new);
+        let mut follower = follow_motion.then(|| Follower::new(first, stride));
         // Single frame: decode first, then take a detector. Streams hold one throughout.
         let mut detector: Option<Detector> = None;
         let mut batch: Vec<(u64, InputTransform)> = Vec::new();
@@ -230,29 +235,34 @@ impl Agent {
         let mut infer = Duration::ZERO;
         let mut wait = Duration::ZERO;
         let streaming = count != Some(1);
-        let mut run_batch =
-            |detector: &mut Option<Detector>, batch: &mut Vec<(u64, InputTransform)>, tensor: &mut Vec<f32>| -> Result<(), AgentError> {
-                if batch.is_empty() {
-                    return Ok(());
+        let mut run_batch = |detector: &mut Option<Detector>,
+                             batch: &mut Vec<(u64, InputTransform)>,
+                             tensor: &mut Vec<f32>,
+                             follower: &mut Option<Follower>|
+         -> Result<(), AgentError> {
+            if batch.is_empty() {
+                return Ok(());
+            }
+            if detector.is_none() {
+                let waiting = Instant::now();
+                *detector = Some(self.pool.take.recv().map_err(|_| AgentError::Internal("the detector pool is closed".into()))?);
+                wait += waiting.elapsed();
+            }
+            let running = Instant::now();
+            let transforms: Vec<InputTransform> = batch.iter().map(|(_, t)| *t).collect();
+            let result = detector.as_mut().map(|d| d.detect(tensor, &transforms));
+            infer += running.elapsed();
+            let result =
+                result.unwrap_or_else(|| unreachable!("a detector was taken")).map_err(|e| AgentError::Internal(format!("infer: {e}")))?;
+            for ((frame_index, _), detections) in batch.drain(..).zip(result.per_frame) {
+                if let Some(follower) = follower.as_mut() {
+                    follower.detected(frame_index, &detections);
                 }
-                if detector.is_none() {
-                    let waiting = Instant::now();
-                    *detector = Some(self.pool.take.recv().map_err(|_| AgentError::Internal("the detector pool is closed".into()))?);
-                    wait += waiting.elapsed();
-                }
-                let running = Instant::now();
-                let transforms: Vec<InputTransform> = batch.iter().map(|(_, t)| *t).collect();
-                let result = detector.as_mut().map(|d| d.detect(tensor, &transforms));
-                infer += running.elapsed();
-                let result = result
-                    .unwrap_or_else(|| unreachable!("a detector was taken"))
-                    .map_err(|e| AgentError::Internal(format!("infer: {e}")))?;
-                frames.extend(
-                    batch.drain(..).zip(result.per_frame).map(|((frame_index, _), detections)| FrameDetections { frame_index, detections }),
-                );
-                tensor.clear();
-                Ok(())
-            };
+                frames.push(FrameDetections { frame_index, detections });
+            }
+            tensor.clear();
+            Ok(())
+        };
         let seek = source
             .decode_from(first, |frame| {
                 let index = frame.index();
@@ -260,6 +270,15 @@ impl Agent {
                     return ControlFlow::Break(());
                 }
                 labelled.push(index);
+                if let (Some(luma_writer), Some(follower)) = (luma_writer.as_mut(), follower.as_mut()) {
+                    match luma_writer.write(&frame) {
+                        Ok(luma) => follower.luma(luma),
+                        Err(e) => {
+                            failure = Some(decode_error(e));
+                            return ControlFlow::Break(());
+                        }
+                    }
+                }
                 if (index - first).is_multiple_of(stride) {
                     let start = tensor.len();
                     tensor.resize(start + image_len, 0.0);
@@ -272,7 +291,7 @@ impl Agent {
                     }
                     if streaming
                         && batch.len() == self.max_batch
-                        && let Err(e) = run_batch(&mut detector, &mut batch, &mut tensor)
+                        && let Err(e) = run_batch(&mut detector, &mut batch, &mut tensor, &mut follower)
                     {
                         failure = Some(e);
                         return ControlFlow::Break(());
@@ -287,16 +306,22 @@ impl Agent {
             return Err(e);
         }
         let decoded_at = clock.elapsed();
-        let result = run_batch(&mut detector, &mut batch, &mut tensor);
+        let result = run_batch(&mut detector, &mut batch, &mut tensor, &mut follower);
         self.give_back(detector);
         result?;
         times.infer = infer;
         times.wait = wait;
         times.decode = decoded_at.saturating_sub(infer + wait);
-        let report = DecodeReport { frames_decoded: seek.report.frames_decoded, ..seek.report.clone() };
-        // The editor's ranges are short and decoded here, not by the pipeline: no motion following.
+        let report = seek.report.clone();
+        // Tracks end (and following stops) with the range, not with the frames decoded from the
+        // keyframe before it.
+        let frame_end = labelled.last().map_or(first, |last| last + 1);
+        let followed = follower.map_or_else(Vec::new, |mut follower| {
+            follower.ended(frame_end);
+            follower.into_followed()
+        });
         let detections =
-            VideoDetections { info, frames, followed: Vec::new(), report, timings: StageTimings::default(), flow: FlowStats::default() };
+            VideoDetections { info, frames, followed, report, frame_end, timings: StageTimings::default(), flow: FlowStats::default() };
         Ok(Detected { detections, frames_labelled: labelled, decode_start: seek.start_index, fallback: seek.fallback.clone() })
     }
 

@@ -1,5 +1,6 @@
-//! On the caller's thread: following each detected frame's detections by image motion over the
-//! frames after it that the detector skipped, as their luma arrives from the decode thread.
+//! Following each detected frame's detections by image motion over the frames after it that the
+//! detector skipped, as their luma and detections arrive (on the pipeline's caller's thread, or
+//! in the editor agent's decode loop).
 
 use std::collections::BTreeMap;
 
@@ -7,11 +8,13 @@ use prelabel_core::{Detection, LumaFrame};
 use prelabel_track::{FollowedDetections, follow_detections};
 
 /// One video's following. Luma frames come in frame order (from the one decode thread of the
-/// video) and detections in any order (from the inference sessions); detected frames (0, stride,
-/// 2 × stride, …) are followed in frame order, each once its detections and the luma of it and
-/// of the frames after it up to the next detected frame are in. Luma is held only until then, so memory is bounded by how far decode runs ahead
-/// of inference, not by the video's length.
-pub(crate) struct Follower {
+/// video) and detections in any order (from the inference sessions); detected frames (`first`,
+/// `first + stride`, `first + 2 × stride`, …) are followed in frame order, each once its
+/// detections and the luma of it and of the frames after it up to the next detected frame are
+/// in. Luma is held only until then, so memory is bounded by how far decode runs ahead of
+/// inference, not by the video's length.
+pub struct Follower {
+    first: u64,
     stride: u64,
     lumas: BTreeMap<u64, LumaFrame>,
     /// Detected frames not followed yet.
@@ -23,39 +26,42 @@ pub(crate) struct Follower {
 }
 
 impl Follower {
-    /// Following for a detector that runs on every `stride`-th frame.
-    pub(crate) fn new(stride: u64) -> Self {
-        Self { stride: stride.max(1), lumas: BTreeMap::new(), waiting: BTreeMap::new(), last_frame: None, followed: Vec::new() }
+    /// Following for a detector that runs on every `stride`-th frame from frame `first` on.
+    pub fn new(first: u64, stride: u64) -> Self {
+        Self { first, stride: stride.max(1), lumas: BTreeMap::new(), waiting: BTreeMap::new(), last_frame: None, followed: Vec::new() }
     }
 
-    /// Takes the luma of the next frame.
-    pub(crate) fn luma(&mut self, luma: LumaFrame) {
+    /// Takes the luma of the next frame (frames before `first` are not needed, and dropped).
+    pub fn luma(&mut self, luma: LumaFrame) {
+        if luma.frame_index < self.first {
+            return;
+        }
         self.lumas.insert(luma.frame_index, luma);
         self.advance();
     }
 
     /// Takes the detections of a detected frame.
-    pub(crate) fn detected(&mut self, frame_index: u64, detections: &[Detection]) {
+    pub fn detected(&mut self, frame_index: u64, detections: &[Detection]) {
         self.waiting.insert(frame_index, detections.to_vec());
         self.advance();
     }
 
-    /// The video's decode ended after `frames_decoded` frames: every detected frame can be
-    /// followed to the end with the luma there is.
-    pub(crate) fn ended(&mut self, frames_decoded: u64) {
-        self.last_frame = frames_decoded.checked_sub(1);
+    /// Decode ended before frame `frame_end` (the video's frame count, or where a range ended):
+    /// every detected frame can be followed to the end with the luma there is.
+    pub fn ended(&mut self, frame_end: u64) {
+        self.last_frame = frame_end.checked_sub(1);
         self.advance();
     }
 
     /// Every detected frame followed so far, in frame order.
-    pub(crate) fn into_followed(self) -> Vec<FollowedDetections> {
+    pub fn into_followed(self) -> Vec<FollowedDetections> {
         self.followed
     }
 
     /// Follows the next detected frames, in order, as far as their detections and luma are in.
     /// In order, because a frame's luma is dropped once the detected frame before it is followed.
     fn advance(&mut self) {
-        let next_detected = |followed: &[FollowedDetections]| followed.last().map_or(0, |f| f.frame_index + self.stride);
+        let next_detected = |followed: &[FollowedDetections]| followed.last().map_or(self.first, |f| f.frame_index + self.stride);
         while let Some(entry) = self.waiting.first_entry().filter(|e| *e.key() == next_detected(&self.followed)) {
             let first = *entry.key();
             let wanted_last = first + self.stride;
@@ -95,7 +101,7 @@ mod tests {
 
     #[test]
     fn detections_coming_back_out_of_order_are_followed_as_in_order() {
-        let mut in_order = Follower::new(3);
+        let mut in_order = Follower::new(0, 3);
         for i in 0..7 {
             in_order.luma(luma(i));
             if i % 3 == 0 {
@@ -111,7 +117,7 @@ mod tests {
         assert!(shifts.iter().zip([4.0, 8.0, 12.0]).all(|(s, x)| (s[0] - x).abs() < 0.5 && s[1].abs() < 0.5), "{shifts:?}");
 
         // Frame 3's detections (another session's batch) come back before frame 0's.
-        let mut out_of_order = Follower::new(3);
+        let mut out_of_order = Follower::new(0, 3);
         (0..7).for_each(|i| out_of_order.luma(luma(i)));
         out_of_order.detected(3, &detections());
         out_of_order.detected(6, &detections());

@@ -99,7 +99,7 @@ fn add_tracks(
     }
     let mut stats = TrackStats::default();
     let mut frames_written = 0u64;
-    for track in tracker.finish_video(detections.report.frames_decoded) {
+    for track in tracker.finish_video(detections.frame_end) {
         let span = match (track.boxes.first(), track.boxes.last()) {
             (Some(first), Some(last)) => last.frame_index - first.frame_index + 1,
             _ => 0,

@@ -16,6 +16,7 @@ mod run;
 mod sessions;
 pub mod worker;
 
+pub use follow::Follower;
 pub use label::{Labelled, TrackStats, TrackingOptions, build_label_row};
 pub use meta::{derived_data_hash, video_meta_for_file, video_meta_for_stored_row};
 pub use run::{

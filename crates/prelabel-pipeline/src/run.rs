@@ -188,6 +188,9 @@ pub struct VideoDetections {
     pub followed: Vec<FollowedDetections>,
     /// How decoding ended (frames decoded, lost, corrupt).
     pub report: DecodeReport,
+    /// The frame after the last one decoded: the video's frame count when it was decoded from
+    /// the start (as the pipeline does), the end of the range when only a range was.
+    pub frame_end: u64,
     /// Time per stage.
     pub timings: StageTimings,
     /// How the stages kept up, over the run up to this video's end.
@@ -619,7 +622,7 @@ struct Collector<'a> {
 
 impl Collector<'_> {
     fn open(&mut self, video: usize, info: VideoInfo, options: PipelineOptions) {
-        let follower = options.follows_motion().then(|| Follower::new(options.frame_stride));
+        let follower = options.follows_motion().then(|| Follower::new(0, options.frame_stride));
         self.videos[video] =
             Some(Collecting { info, opened: Instant::now(), frames: Vec::new(), follower, timings: StageTimings::default(), ended: None });
     }
@@ -676,8 +679,9 @@ impl Collector<'_> {
             Ok(ended) => ended,
             Err(e) => return Some(Err(e)),
         };
+        let frame_end = report.frames_decoded;
         let followed = follower.map_or_else(Vec::new, |mut follower| {
-            follower.ended(report.frames_decoded);
+            follower.ended(frame_end);
             follower.into_followed()
         });
         frames.sort_unstable_by_key(|f| f.frame_index);
@@ -685,6 +689,6 @@ impl Collector<'_> {
         timings.preprocess = preprocess;
         timings.total = opened.elapsed();
         let flow = self.counters.flow();
-        Some(Ok(VideoDetections { info, frames, followed, report, timings, flow }))
+        Some(Ok(VideoDetections { info, frames, followed, report, frame_end, timings, flow }))
     }
 }
