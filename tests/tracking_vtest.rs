@@ -42,6 +42,12 @@ fn track(dir: &Path, stride: &str, extra: &[&str]) -> (Instances, Value, std::pa
             instances.entry(o.object_hash.clone()).or_default().insert(*frame, [b.x, b.y, b.x + b.w, b.y + b.h]);
         }
     }
+    // Every object has a box on every frame from its first to its last: the gaps between its
+    // detections are filled (by motion, or along straight lines), none is left with holes.
+    for (hash, frames) in &instances {
+        let (first, last) = (frames.keys().next().unwrap(), frames.keys().next_back().unwrap());
+        assert_eq!(frames.len() as u64, last - first + 1, "object {hash} has holes: {:?}", frames.keys().collect::<Vec<_>>());
+    }
     (instances, summary, out)
 }
 
