@@ -20,7 +20,8 @@ pub struct TrackerConfig {
     pub high_score: f32,
     /// Detections scoring at least this, but below `high_score`, are matched second, only to
     /// confirmed tracks that were matched on the previous detector step (to carry them through
-    /// occlusion); lower scores are ignored.
+    /// occlusion), and, when the detector skipped frames, last to tentative tracks (widened, so
+    /// a new object seen weakly on the step after its birth is kept); lower scores are ignored.
     pub low_score: f32,
     /// A high-score detection that matched no track starts a tentative track if it scores at
     /// least this.
@@ -37,7 +38,8 @@ pub struct TrackerConfig {
     /// The least IoU × detection score between a confirmed track's predicted box and a
     /// high-score detection for them to be matched.
     pub high_match_min_similarity: f32,
-    /// The least IoU between a track's predicted box and a low-score detection.
+    /// The least IoU between a track's predicted box and a low-score detection (both widened by
+    /// `buffer_per_skipped_frame` for tentative tracks).
     pub low_match_min_iou: f32,
     /// The least IoU × detection score between a tentative track's predicted box and a
     /// high-score detection, both widened by `buffer_per_skipped_frame`.
@@ -440,6 +442,17 @@ impl Tracker {
         let tentative: Vec<usize> = (0..self.live.len()).filter(|&t| self.live[t].id.is_none()).collect();
         let third = Pass { similarity: Similarity::IouTimesScore, least: config.tentative_match_min_similarity, buffer };
         matches.take_high(associate(&tentative, high, &matches.free_high(), third), high);
+        // 4. After skipped frames, the low-score detections left against the tentative tracks
+        //    still unmatched, widened: at a stride a new object is seen on few detector steps, and
+        //    one weak detection on the step after its birth would otherwise end it.
+        if buffer > 0.0 {
+            let taken_low: Vec<usize> = matches.of_track.iter().flatten().copied().collect();
+            let free_low: Vec<usize> = (0..low.len()).filter(|&d| !taken_low.contains(&low[d])).collect();
+            let unmatched: Vec<usize> = tentative.iter().copied().filter(|&t| matches.of_track[t].is_none()).collect();
+            for (t, d) in associate(&unmatched, low, &free_low, Pass { buffer, ..second }) {
+                matches.of_track[t] = Some(low[d]);
+            }
+        }
         matches
     }
 
@@ -533,6 +546,20 @@ mod tests {
     fn a_weak_detection_starts_no_track() {
         let weak = |i| frame(i, vec![det(0, 0.55, 10.0, 10.0)]);
         assert!(run(TrackerConfig::default(), &(0..10).map(weak).collect::<Vec<_>>()).is_empty());
+    }
+
+    #[test]
+    fn at_a_stride_a_weak_detection_on_the_step_after_a_birth_confirms_the_track() {
+        // Born at 0.8, seen at 0.3 on the next detector step: at stride 3 that confirms it (its
+        // detections span 4 frames), on every frame the weak detection is not enough (ByteTrack).
+        let weak_after_birth = |steps: &[u64]| {
+            let weak = steps.iter().map(|&f| frame(f, vec![det(0, 0.3, 100.0 + f as f32, 50.0)]));
+            std::iter::once(frame(0, vec![det(0, 0.8, 100.0, 50.0)])).chain(weak).collect::<Vec<_>>()
+        };
+        let strided = run(TrackerConfig::default(), &weak_after_birth(&[3]));
+        assert_eq!(strided.len(), 1);
+        assert_eq!(frames_of(&strided[0]), vec![0, 3]);
+        assert!(run(TrackerConfig::default(), &weak_after_birth(&[1, 2])).is_empty());
     }
 
     #[test]
