@@ -80,6 +80,7 @@ pub fn run(args: BatchArgs) -> anyhow::Result<ExitCode> {
     for ManifestLineError { line, reason } in &line_errors {
         eprintln!("warning: {}:{line}: skipped: {reason}", args.manifest.display());
     }
+    let tracking = args.track.then(|| args.tracking.options(args.detector.frame_stride)).transpose()?;
     let (mut detectors, pipeline) = args.detector.load()?;
     let class_names = detectors.model().class_names().to_vec();
     let (ontology, class_map) = args.detector.ontology_for(args.ontology.as_deref(), &class_names)?;
@@ -90,7 +91,7 @@ pub fn run(args: BatchArgs) -> anyhow::Result<ExitCode> {
         out_dir: args.out_dir.clone(),
         shard: args.shard,
         pipeline,
-        tracking: args.track.then(|| args.tracking.options()),
+        tracking,
         model_name: args.detector.model_name(),
         max_video_bytes: args.max_video_mib.saturating_mul(1024 * 1024),
         max_in_flight_videos: args

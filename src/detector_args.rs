@@ -11,6 +11,8 @@ use prelabel_encord::{ClassMap, Ontology};
 use prelabel_pipeline::{Detectors, PipelineOptions, TrackingOptions};
 use prelabel_track::TrackerConfig;
 
+use crate::exit::UsageError;
+
 /// How to load the detector and run the pipeline.
 #[derive(Args, Debug, Clone)]
 pub struct DetectorArgs {
@@ -166,13 +168,25 @@ impl Default for TrackArgs {
 }
 
 impl TrackArgs {
-    /// The tracking settings these flags describe.
-    pub fn options(&self) -> TrackingOptions {
-        TrackingOptions {
+    /// The tracking settings these flags describe, for a detector that runs on every
+    /// `frame_stride`-th frame.
+    ///
+    /// # Errors
+    /// [`UsageError`] when `frame_stride` is above `--max-missed-frames`: a track would end
+    /// before the detector looked again, so every object would split into a new one each step.
+    pub fn options(&self, frame_stride: u64) -> Result<TrackingOptions, UsageError> {
+        if frame_stride > self.max_missed_frames {
+            return Err(UsageError(format!(
+                "--frame-stride {frame_stride} with tracking needs --max-missed-frames {frame_stride} or more (it is {}): \
+                 a track must still be alive when the detector runs again",
+                self.max_missed_frames
+            )));
+        }
+        Ok(TrackingOptions {
             tracker: TrackerConfig { max_missed_frames: self.max_missed_frames, ..TrackerConfig::default() },
             min_track_frames: self.min_track_frames,
             max_interpolation_gap_frames: self.max_missed_frames,
             follow_motion: !self.linear_interpolation,
-        }
+        })
     }
 }

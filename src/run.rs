@@ -74,11 +74,11 @@ pub fn run(args: RunArgs) -> anyhow::Result<ExitCode> {
         check_writable(path)?;
     }
 
+    let tracking = args.track.then(|| args.tracking.options(args.detector.frame_stride)).transpose()?;
     let (mut detectors, pipeline) = args.detector.load()?;
     let class_names = detectors.model().class_names().to_vec();
     let (ontology, class_map) = args.detector.ontology_for(args.ontology.as_deref(), &class_names)?;
 
-    let tracking = args.track.then(|| args.tracking.options());
     let progress = progress_bar(args.quiet || args.json_summary);
     let detections = detect_video(&args.video, &mut detectors, pipeline.following(tracking.as_ref()), |p: Progress| {
         if let Some(total) = p.frames_total {

@@ -124,6 +124,7 @@ pub fn run(args: WorkerArgs) -> anyhow::Result<ExitCode> {
     }
     let key = SigningKey::from_env()?;
     let client = EncordClient::new(&args.domain, key, RetryPolicy::default())?;
+    let tracking = (!args.no_track).then(|| args.tracking.options(args.detector.frame_stride)).transpose()?;
     let (mut detectors, pipeline) = args.detector.load()?;
     let pathway = args.pathway.clone();
     let config = WorkerConfig {
@@ -141,7 +142,7 @@ pub fn run(args: WorkerArgs) -> anyhow::Result<ExitCode> {
         max_video_bytes: args.max_video_mib * 1024 * 1024,
         aliases: args.detector.aliases.clone(),
         pipeline,
-        tracking: (!args.no_track).then(|| args.tracking.options()),
+        tracking,
     };
     let worker = Worker::new(&client, detectors.model(), config)?;
     let metrics = Arc::new(Metrics::default());

@@ -35,10 +35,10 @@ pub struct TrackBox {
     pub frame_index: u64,
     /// Corners in the pixels of the original video frame.
     pub bbox_in_frame_px: BoxXyxy<FramePx>,
-    /// The detection's score, or the interpolated or extrapolated confidence (see
+    /// The detection's score, or the followed, interpolated or extrapolated confidence (see
     /// [`INTERPOLATED_CONFIDENCE_SCALE`], [`EXTRAPOLATED_CONFIDENCE_SCALE`]).
     pub score: f32,
-    /// Detected, interpolated or extrapolated.
+    /// Detected, followed, interpolated or extrapolated.
     pub source: BoxSource,
 }
 
@@ -51,14 +51,17 @@ pub struct Track {
     pub class_index: usize,
     /// The track's boxes by increasing frame index, one per frame at most: from its first
     /// detection (including those before it was confirmed) to its last, on the frames where a
-    /// detection was matched to it (plus interpolated frames after [`Track::interpolated`] and
-    /// extrapolated ones after [`Track::extrapolated`]).
+    /// detection was matched to it and the frames between two of them that image motion was
+    /// followed over ([`BoxSource::Followed`]), plus interpolated frames after
+    /// [`Track::interpolated`] and extrapolated ones after [`Track::extrapolated`].
     pub boxes: Vec<TrackBox>,
     /// Frames just before the first detection that the detector skipped (it ran on the frame
     /// before them, without this track): the object may have been there already, unseen.
     pub unobserved_frames_before: u64,
     /// Frames just after the last detection that the detector skipped (up to the next frame it
-    /// ran on, which did not find the object); 0 when the detector ran on no later frame.
+    /// ran on, which did not find the object, or else up to the video's last frame when the
+    /// tracker was finished with [`Tracker::finish_video`](crate::Tracker::finish_video)); 0
+    /// when the detector ran on no later frame and the video's length was not given.
     pub unobserved_frames_after: u64,
 }
 
