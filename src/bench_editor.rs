@@ -128,7 +128,7 @@ pub fn run(detector_args: &DetectorArgs, video: &Path, frame: u64, out: Option<&
             max_video_bytes: u64::MAX,
             aliases: detector_args.aliases.clone(),
             decode_threads: pipeline.decode_threads,
-            tracking: TrackArgs::default().options(1)?,
+            tracking: TrackArgs::default().options(1),
         },
         client,
         detectors.into_vec(),

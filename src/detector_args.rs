@@ -11,8 +11,6 @@ use prelabel_encord::{ClassMap, Ontology};
 use prelabel_pipeline::{Detectors, PipelineOptions, TrackingOptions};
 use prelabel_track::TrackerConfig;
 
-use crate::exit::UsageError;
-
 /// How to load the detector and run the pipeline.
 #[derive(Args, Debug, Clone)]
 pub struct DetectorArgs {
@@ -149,8 +147,9 @@ pub struct TrackArgs {
     /// Tracks covering fewer frames than this are dropped.
     #[arg(long, default_value_t = DEFAULT_MIN_TRACK_FRAMES)]
     pub min_track_frames: u64,
-    /// Frames a track lives on without a detection; also the longest gap filled by interpolation
-    /// and the most frames extrapolated at a track's ends.
+    /// Frames a track lives on without a detection (at least the --frame-stride: a track lives
+    /// until the detector runs again); also the longest gap filled by interpolation and the most
+    /// frames extrapolated at a track's ends.
     #[arg(long, default_value_t = DEFAULT_MAX_MISSED_FRAMES)]
     pub max_missed_frames: u64,
     /// With --frame-stride above 1: box the skipped frames along a straight line between
@@ -169,24 +168,15 @@ impl Default for TrackArgs {
 
 impl TrackArgs {
     /// The tracking settings these flags describe, for a detector that runs on every
-    /// `frame_stride`-th frame.
-    ///
-    /// # Errors
-    /// [`UsageError`] when `frame_stride` is above `--max-missed-frames`: a track would end
-    /// before the detector looked again, so every object would split into a new one each step.
-    pub fn options(&self, frame_stride: u64) -> Result<TrackingOptions, UsageError> {
-        if frame_stride > self.max_missed_frames {
-            return Err(UsageError(format!(
-                "--frame-stride {frame_stride} with tracking needs --max-missed-frames {frame_stride} or more (it is {}): \
-                 a track must still be alive when the detector runs again",
-                self.max_missed_frames
-            )));
-        }
-        Ok(TrackingOptions {
-            tracker: TrackerConfig { max_missed_frames: self.max_missed_frames, ..TrackerConfig::default() },
+    /// `frame_stride`-th frame: a track lives at least until the detector runs again, so
+    /// `--max-missed-frames` is raised to the stride where it is shorter.
+    pub fn options(&self, frame_stride: u64) -> TrackingOptions {
+        let max_missed_frames = self.max_missed_frames.max(frame_stride);
+        TrackingOptions {
+            tracker: TrackerConfig { max_missed_frames, ..TrackerConfig::default() },
             min_track_frames: self.min_track_frames,
-            max_interpolation_gap_frames: self.max_missed_frames,
+            max_interpolation_gap_frames: max_missed_frames,
             follow_motion: !self.linear_interpolation,
-        })
+        }
     }
 }

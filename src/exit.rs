@@ -15,8 +15,7 @@ use prelabel_pipeline::worker::WorkerError;
 pub const SUCCESS: u8 = 0;
 /// An unexpected failure.
 pub const INTERNAL: u8 = 1;
-/// Bad usage: clap's code for flags it refuses, and ours for flags that do not go together.
-pub const USAGE: u8 = 2;
+// 2 is clap's code for bad usage.
 /// The video was only partly decodable; what decoded was labelled and written.
 pub const PARTIAL: u8 = 3;
 /// Some tasks or videos failed; the others were done.
@@ -36,18 +35,6 @@ pub const RUNTIME: u8 = 14;
 pub const ENCORD: u8 = 15;
 /// The batch manifest cannot be read.
 pub const BAD_MANIFEST: u8 = 16;
-
-/// Flags that are each valid but do not go together (exit code [`USAGE`]).
-#[derive(Debug)]
-pub struct UsageError(pub String);
-
-impl std::fmt::Display for UsageError {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str(&self.0)
-    }
-}
-
-impl std::error::Error for UsageError {}
 
 /// The exit code for an error that ended a command.
 pub fn code_for(error: &anyhow::Error) -> ExitCode {
@@ -71,8 +58,6 @@ pub fn code_for(error: &anyhow::Error) -> ExitCode {
         BAD_ONTOLOGY
     } else if error.is::<WorkerError>() || error.is::<ApiError>() || error.is::<AuthError>() {
         ENCORD
-    } else if error.is::<UsageError>() {
-        USAGE
     } else if error.is::<ManifestError>() {
         BAD_MANIFEST
     } else if error.is::<WriteError>() {

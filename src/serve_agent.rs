@@ -81,7 +81,7 @@ pub fn run(args: ServeAgentArgs) -> anyhow::Result<ExitCode> {
         _ => anyhow::bail!("--tls-cert and --tls-key are required (or --insecure-http behind a TLS-terminating proxy)"),
     };
     let cors_origin = prelabel_agent::Regex::new(&args.cors_origin_regex).context("--cors-origin-regex")?;
-    let tracking = args.tracking.options(args.detector.frame_stride)?;
+    let tracking = args.tracking.options(args.detector.frame_stride);
     let key = SigningKey::from_env()?;
     let client = EncordClient::new(&args.domain, key, RetryPolicy::default())?;
     let mut per_call = args.detector.clone();

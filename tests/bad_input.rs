@@ -214,18 +214,3 @@ fn nvdec_falls_back_to_software_where_there_is_no_gpu_and_labels_the_same() {
     assert!(!software_labels.is_empty());
     assert_eq!(nvdec_labels, software_labels);
 }
-
-#[test]
-fn tracking_at_a_stride_longer_than_a_tracks_patience_is_refused_before_any_work() {
-    let out_dir = tempfile::tempdir().unwrap();
-    let (video, model) = (data("vtest.avi"), ssd_model());
-    let out = run(&video, &model, out_dir.path(), &["--track", "--frame-stride", "40"]);
-    let stderr = String::from_utf8_lossy(&out.stderr);
-    assert_eq!(out.status.code(), Some(2), "bad usage: {stderr}");
-    assert_eq!(stderr.lines().count(), 1, "one line: {stderr}");
-    assert!(stderr.starts_with("error: --frame-stride 40 with tracking needs --max-missed-frames 40 or more"), "{stderr}");
-    assert_empty(out_dir.path());
-    // With the patience raised to the stride, it runs.
-    let out = run(&video, &model, out_dir.path(), &["--track", "--frame-stride", "40", "--max-missed-frames", "40", "--quiet"]);
-    assert_eq!(out.status.code(), Some(0), "{}", String::from_utf8_lossy(&out.stderr));
-}

@@ -114,3 +114,17 @@ fn tracks_turn_thousands_of_boxes_into_tens_of_objects_and_strides_interpolate()
     assert!(followed >= 0.85, "{followed}");
     assert!(linear >= 0.81, "{linear}");
 }
+
+#[test]
+fn at_a_stride_longer_than_max_missed_frames_tracks_live_until_the_detector_runs_again() {
+    // Stride 40 with the default 30 frames of patience: a track must outlive the gap between two
+    // detector steps, or every object splits into a new one every other step (58 objects of at
+    // most 101 frames before the patience was raised to the stride; 18 of up to 795 after).
+    let dir = tempfile::tempdir().unwrap();
+    let (objects, summary, _) = track(dir.path(), "40", &[]);
+    assert_eq!(summary["frames"]["detected"], 20);
+    let longest = objects.values().map(|f| f.keys().next_back().unwrap() - f.keys().next().unwrap() + 1).max().unwrap();
+    eprintln!("stride 40: {} objects, the longest over {longest} frames", objects.len());
+    assert!(longest > 4 * 40, "the longest object covers {longest} frames");
+    assert!(objects.len() < 30, "{} objects", objects.len());
+}
