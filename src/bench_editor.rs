@@ -128,6 +128,7 @@ pub fn run(detector_args: &DetectorArgs, video: &Path, frame: u64, out: Option<&
             max_video_bytes: u64::MAX,
             aliases: detector_args.aliases.clone(),
             decode_threads: pipeline.decode_threads,
+            hw_decode: pipeline.hw_decode,
             tracking: TrackArgs::default().options(1),
         },
         client,
@@ -154,7 +155,7 @@ pub fn run(detector_args: &DetectorArgs, video: &Path, frame: u64, out: Option<&
 
     let clock = Instant::now();
     let mut from_zero = 0u64;
-    VideoSource::open(video, pipeline.decode_threads)?.decode(|f| {
+    VideoSource::open_with(video, pipeline.decode_threads, pipeline.hw_decode)?.decode(|f| {
         from_zero += 1;
         if f.index() >= frame { std::ops::ControlFlow::Break(()) } else { std::ops::ControlFlow::Continue(()) }
     })?;

@@ -7,6 +7,7 @@ mod bench_plot;
 mod config;
 mod detector_args;
 mod exit;
+mod logs;
 mod run;
 mod serve;
 mod serve_agent;

@@ -70,8 +70,7 @@ pub struct ServeAgentArgs {
 /// Runs `prelabel serve-agent` until SIGINT or SIGTERM; prints `listening on https://ADDRESS`
 /// (or `http://`) on stdout once bound.
 pub fn run(args: ServeAgentArgs) -> anyhow::Result<ExitCode> {
-    let filter = tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "info".into());
-    let _ = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr).try_init();
+    crate::logs::init_logs(crate::logs::LogFormat::Text);
     let tls = match (&args.tls_cert, &args.tls_key) {
         (Some(cert), Some(key)) => Some(prelabel_agent::tls_config(cert, key)?),
         _ if args.insecure_http => {
@@ -100,6 +99,7 @@ pub fn run(args: ServeAgentArgs) -> anyhow::Result<ExitCode> {
         max_video_bytes: args.max_video_mib * 1024 * 1024,
         aliases: args.detector.aliases.clone(),
         decode_threads: pipeline.decode_threads,
+        hw_decode: pipeline.hw_decode,
         tracking,
     };
     let agent = Agent::new(config, client, detectors.into_vec())?;

@@ -9,22 +9,14 @@ use std::sync::atomic::AtomicBool;
 use std::time::Duration;
 
 use anyhow::Context;
-use clap::{Args, ValueEnum};
+use clap::Args;
 use prelabel_encord::auth::SigningKey;
 use prelabel_encord::client::{DEFAULT_DOMAIN, EncordClient, RetryPolicy};
 use prelabel_pipeline::worker::{Metrics, Shard, Worker, WorkerConfig};
 
 use crate::detector_args::{DetectorArgs, TrackArgs};
 use crate::exit;
-
-/// Log line format.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
-pub enum LogFormat {
-    /// Human-readable lines.
-    Text,
-    /// One JSON object per line.
-    Json,
-}
+use crate::logs::{LogFormat, init_logs};
 
 /// Arguments of `prelabel worker`.
 #[derive(Args)]
@@ -78,16 +70,6 @@ pub struct WorkerArgs {
     /// Log line format (logs go to stderr; `RUST_LOG` filters them).
     #[arg(long, value_enum, default_value_t = LogFormat::Text)]
     log_format: LogFormat,
-}
-
-fn init_logs(format: LogFormat) {
-    let filter = tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "info".into());
-    let builder = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr);
-    // A subscriber is already set only in tests that call this twice; keeping the first is right.
-    let _ = match format {
-        LogFormat::Text => builder.try_init(),
-        LogFormat::Json => builder.json().try_init(),
-    };
 }
 
 /// Serves `metrics` as Prometheus text to every connection on `addr`, on a background thread.

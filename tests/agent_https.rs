@@ -424,6 +424,35 @@ fn from_frame_scope_follows_image_motion_over_skipped_frames_unless_told_not_to(
 }
 
 #[test]
+fn a_range_too_short_for_tracks_is_labelled_with_its_detections() {
+    // Three frames cannot hold a track (one must span 5 to be kept): the frames get the
+    // detector's boxes as they are, not none.
+    let setup = setup();
+    let args = ["--scope", "from-frame", "--max-frames", "3"];
+    let agent = Agent::start(&setup.server, &setup.key, &setup.cert, &setup.cert_key, setup.dir.path(), &args);
+    let response = post(&https(&setup.ca), &agent.base, &editor_payload(&ids::data_hash(0), FRAME));
+    assert_eq!(response.status(), 200, "{}", agent.log());
+    let saved = objects(&stored_row(&api(&setup), &ids::data_hash(0)));
+    for frame in FRAME..FRAME + 3 {
+        let boxes = saved.iter().filter(|((f, _), o)| *f == frame && o["manualAnnotation"] == false).count();
+        assert!(boxes >= 3, "{boxes} boxes on frame {frame}");
+    }
+    assert!(saved.keys().all(|(f, _)| (FRAME..FRAME + 3).contains(f)));
+}
+
+#[test]
+fn the_agent_decodes_as_decoder_asks() {
+    // `--decoder nvdec` reaches the agent's decode: NVDEC where it can, else software with the
+    // reason (this machine has no CUDA device), logged per call; the frame is labelled either way.
+    let setup = setup();
+    let agent = Agent::start(&setup.server, &setup.key, &setup.cert, &setup.cert_key, setup.dir.path(), &["--decoder", "nvdec"]);
+    let response = post(&https(&setup.ca), &agent.base, &editor_payload(&ids::data_hash(0), FRAME));
+    assert_eq!(response.status(), 200, "{}", agent.log());
+    let log = agent.log();
+    assert!(log.contains("decoder=nvdec") || log.contains("decoder=software ("), "{log}");
+}
+
+#[test]
 fn concurrent_calls_on_one_row_are_serialised_and_other_videos_run_alongside() {
     let dir = tempfile::tempdir().unwrap();
     let key = keygen(dir.path(), "agent_key");

@@ -1,6 +1,7 @@
 //! One editor call, start to end, on a blocking thread: project and ontology, label row, video,
 //! seek + decode, detect, merge on the frames labelled, save.
 
+use std::cell::Cell;
 use std::collections::BTreeSet;
 use std::ops::ControlFlow;
 use std::sync::Arc;
@@ -8,11 +9,10 @@ use std::time::{Duration, Instant};
 
 use prelabel_core::{FrameDetections, InputTransform};
 use prelabel_decode::{LumaWriter, TensorWriter, VideoSource};
-use prelabel_detect::Detector;
 use prelabel_encord::client::{ApiError, ApiErrorKind};
 use prelabel_encord::{ClassMap, Ontology};
 use prelabel_pipeline::rows::{RowError, label_row, video_metadata};
-use prelabel_pipeline::{FlowStats, Follower, StageTimings, VideoDetections, build_label_row, video_meta_for_stored_row};
+use prelabel_pipeline::{FlowStats, Follower, StageTimings, TrackingOptions, VideoDetections, build_label_row, video_meta_for_stored_row};
 use serde::Deserialize;
 
 use crate::{Agent, Scope};
@@ -171,6 +171,10 @@ impl Agent {
             return Err(AgentError::BadRequest(format!("frame {frame} is past the end of the video")));
         };
 
+        // A range whose detected frames span too little for any track to be kept is labelled with
+        // its detections as they are, rather than with no boxes.
+        let tracking = tracking.filter(|t| could_keep_a_track(&detected.detections.frames, t));
+
         let clock = Instant::now();
         let info = detected.detections.info.clone();
         let frame_total = meta.number_of_frames.unwrap_or(0).max(last + 1);
@@ -198,7 +202,7 @@ impl Agent {
         };
         let frames_decoded = detected.detections.report.frames_decoded;
         tracing::info!(project = %project, data = %data_hash, frame, bytes, frames_decoded, decode_start = detected.decode_start,
-            fallback = detected.fallback.as_deref().unwrap_or(""), added = stats.added, replaced = stats.replaced, kept = stats.kept,
+            decoder = %info.decoder, fallback = detected.fallback.as_deref().unwrap_or(""), added = stats.added, replaced = stats.replaced, kept = stats.kept,
             edited_by_people = stats.edited_by_people,
             fetch_ms = ms(times.fetch), download_ms = ms(times.download), decode_ms = ms(times.decode), wait_ms = ms(times.wait),
             infer_ms = ms(times.infer), save_ms = ms(times.save), total_ms = ms(started.elapsed()), "labelled: {message}");
@@ -219,50 +223,45 @@ impl Agent {
     ) -> Result<Detected, AgentError> {
         let decode_error = |e: prelabel_decode::DecodeError| AgentError::Internal(format!("decode: {}", redact_urls(&e.to_string())));
         let clock = Instant::now();
-        let source = VideoSource::open(video, self.config.decode_threads).map_err(decode_error)?;
+        let source = VideoSource::open_with(video, self.config.decode_threads, self.config.hw_decode).map_err(decode_error)?;
         let info = source.info().clone();
         let image_len = self.layout.image_len();
         let mut writer = TensorWriter::new(self.layout);
         let mut luma_writer = follow_motion.then(LumaWriter::new);
         let mut follower = follow_motion.then(|| Follower::new(first, stride));
-        // Single frame: decode first, then take a detector. Streams hold one throughout.
-        let mut detector: Option<Detector> = None;
+        // A detector is lent per batch: a single frame is decoded first, then detected; streams
+        // take one for each full batch, so other calls get it between their batches.
         let mut batch: Vec<(u64, InputTransform)> = Vec::new();
         let mut tensor: Vec<f32> = Vec::with_capacity(self.max_batch * image_len);
         let mut frames = Vec::new();
         let mut labelled = Vec::new();
         let mut failure: Option<AgentError> = None;
-        let mut infer = Duration::ZERO;
-        let mut wait = Duration::ZERO;
+        let infer = Cell::new(Duration::ZERO);
+        let wait = Cell::new(Duration::ZERO);
         let streaming = count != Some(1);
-        let mut run_batch = |detector: &mut Option<Detector>,
-                             batch: &mut Vec<(u64, InputTransform)>,
-                             tensor: &mut Vec<f32>,
-                             follower: &mut Option<Follower>|
-         -> Result<(), AgentError> {
-            if batch.is_empty() {
-                return Ok(());
-            }
-            if detector.is_none() {
-                let waiting = Instant::now();
-                *detector = Some(self.pool.take.recv().map_err(|_| AgentError::Internal("the detector pool is closed".into()))?);
-                wait += waiting.elapsed();
-            }
-            let running = Instant::now();
-            let transforms: Vec<InputTransform> = batch.iter().map(|(_, t)| *t).collect();
-            let result = detector.as_mut().map(|d| d.detect(tensor, &transforms));
-            infer += running.elapsed();
-            let result =
-                result.unwrap_or_else(|| unreachable!("a detector was taken")).map_err(|e| AgentError::Internal(format!("infer: {e}")))?;
-            for ((frame_index, _), detections) in batch.drain(..).zip(result.per_frame) {
-                if let Some(follower) = follower.as_mut() {
-                    follower.detected(frame_index, &detections);
+        let mut run_batch =
+            |batch: &mut Vec<(u64, InputTransform)>, tensor: &mut Vec<f32>, follower: &mut Option<Follower>| -> Result<(), AgentError> {
+                if batch.is_empty() {
+                    return Ok(());
                 }
-                frames.push(FrameDetections { frame_index, detections });
-            }
-            tensor.clear();
-            Ok(())
-        };
+                let waiting = Instant::now();
+                let mut lent = self.pool.lend()?;
+                wait.set(wait.get() + waiting.elapsed());
+                let running = Instant::now();
+                let transforms: Vec<InputTransform> = batch.iter().map(|(_, t)| *t).collect();
+                let result = lent.detector()?.detect(tensor, &transforms);
+                drop(lent);
+                infer.set(infer.get() + running.elapsed());
+                let result = result.map_err(|e| AgentError::Internal(format!("infer: {e}")))?;
+                for ((frame_index, _), detections) in batch.drain(..).zip(result.per_frame) {
+                    if let Some(follower) = follower.as_mut() {
+                        follower.detected(frame_index, &detections);
+                    }
+                    frames.push(FrameDetections { frame_index, detections });
+                }
+                tensor.clear();
+                Ok(())
+            };
         let seek = source
             .decode_from(first, |frame| {
                 let index = frame.index();
@@ -291,7 +290,7 @@ impl Agent {
                     }
                     if streaming
                         && batch.len() == self.max_batch
-                        && let Err(e) = run_batch(&mut detector, &mut batch, &mut tensor, &mut follower)
+                        && let Err(e) = run_batch(&mut batch, &mut tensor, &mut follower)
                     {
                         failure = Some(e);
                         return ControlFlow::Break(());
@@ -302,16 +301,14 @@ impl Agent {
             })
             .map_err(decode_error)?;
         if let Some(e) = failure {
-            self.give_back(detector);
             return Err(e);
         }
-        let decoded_at = clock.elapsed();
-        let result = run_batch(&mut detector, &mut batch, &mut tensor, &mut follower);
-        self.give_back(detector);
-        result?;
-        times.infer = infer;
-        times.wait = wait;
-        times.decode = decoded_at.saturating_sub(infer + wait);
+        // Decode time is the time to here less the batches run while decoding.
+        let decoded_at = clock.elapsed().saturating_sub(infer.get() + wait.get());
+        run_batch(&mut batch, &mut tensor, &mut follower)?;
+        times.infer = infer.get();
+        times.wait = wait.get();
+        times.decode = decoded_at;
         let report = seek.report.clone();
         // Tracks end (and following stops) with the range, not with the frames decoded from the
         // keyframe before it.
@@ -324,13 +321,6 @@ impl Agent {
             VideoDetections { info, frames, followed, report, frame_end, timings: StageTimings::default(), flow: FlowStats::default() };
         Ok(Detected { detections, frames_labelled: labelled, decode_start: seek.start_index, fallback: seek.fallback.clone() })
     }
-
-    fn give_back(&self, detector: Option<Detector>) {
-        if let Some(d) = detector {
-            // The pool has room for every detector it lent.
-            let _ = self.pool.give.send(d);
-        }
-    }
 }
 
 struct Detected {
@@ -342,6 +332,17 @@ struct Detected {
 
 fn ms(d: Duration) -> u64 {
     d.as_millis() as u64
+}
+
+/// Whether tracking `frames` (detected frames, in order) can give any track: a track is kept
+/// only when its detections span `min_track_frames` and confirmed only when they span
+/// `min_confirm_frames`, so detected frames that span less give none.
+fn could_keep_a_track(frames: &[FrameDetections], tracking: &TrackingOptions) -> bool {
+    let span = match (frames.first(), frames.last()) {
+        (Some(first), Some(last)) => last.frame_index - first.frame_index + 1,
+        _ => 0,
+    };
+    span >= tracking.min_track_frames.max(tracking.tracker.min_confirm_frames)
 }
 
 #[cfg(test)]

@@ -6,8 +6,9 @@
 //! person's work untouched, the agent's own earlier boxes replaced) and saves it.
 //!
 //! - The model stays loaded: a small pool of [`Detector`]s (one by default) is shared by all
-//!   calls; a call holds a detector only while it runs inference, so fetching, downloading and
-//!   decoding of calls on different videos overlap. Calls on the same data unit are serialised
+//!   calls; a call holds a detector only while it runs inference on a batch (and gives it back
+//!   even when it fails), so fetching, downloading and decoding of calls on different videos
+//!   overlap, and a long `video`-scope call lets other calls in between its batches. Calls on the same data unit are serialised
 //!   by a per-data-hash lock (a save replaces the whole row).
 //! - The blocking Encord client, FFmpeg and ONNX Runtime run on tokio's blocking pool, never
 //!   on the runtime's threads.
@@ -20,6 +21,7 @@ use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 
 use crossbeam_channel::{Receiver, Sender};
+use prelabel_decode::HwDecode;
 use prelabel_detect::Detector;
 use prelabel_encord::client::EncordClient;
 use prelabel_encord::{ClassMap, Ontology};
@@ -64,6 +66,8 @@ pub struct AgentConfig {
     pub aliases: Vec<(String, String)>,
     /// FFmpeg frame threads per decode.
     pub decode_threads: usize,
+    /// Decode with NVDEC where the codec, FFmpeg and driver allow it (else in software).
+    pub hw_decode: HwDecode,
     /// Tracking settings for `from-frame`/`video` scope.
     pub tracking: TrackingOptions,
 }
@@ -72,6 +76,38 @@ pub struct AgentConfig {
 struct Pool {
     give: Sender<Detector>,
     take: Receiver<Detector>,
+}
+
+impl Pool {
+    /// Waits for a free detector, lent until the returned guard is dropped.
+    fn lend(&self) -> Result<Lent<'_>, AgentError> {
+        let detector = self.take.recv().map_err(|_| AgentError::Internal("the detector pool is closed".into()))?;
+        Ok(Lent { detector: Some(detector), pool: self })
+    }
+}
+
+/// A detector lent from the [`Pool`]: it goes back when this is dropped, on an error or a panic
+/// as well, so no call can keep the others waiting for it forever.
+struct Lent<'a> {
+    /// `Some` until dropped.
+    detector: Option<Detector>,
+    pool: &'a Pool,
+}
+
+impl Lent<'_> {
+    /// The lent detector.
+    fn detector(&mut self) -> Result<&mut Detector, AgentError> {
+        self.detector.as_mut().ok_or_else(|| AgentError::Internal("the lent detector was given back".into()))
+    }
+}
+
+impl Drop for Lent<'_> {
+    fn drop(&mut self) {
+        if let Some(detector) = self.detector.take() {
+            // The pool has room for every detector it lent.
+            let _ = self.pool.give.send(detector);
+        }
+    }
 }
 
 /// The agent: configuration, the Encord client, the loaded detectors and per-video locks.
