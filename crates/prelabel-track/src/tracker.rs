@@ -337,7 +337,8 @@ impl Tracker {
     /// On the next step, a track matched here is first moved along its detection's motion, frame
     /// by frame, so it is predicted from where the object went rather than from its velocity
     /// alone; and when it is matched again, the frames between get [`BoxSource::Followed`] boxes
-    /// along that motion instead of a straight line. `followed` for another frame is ignored.
+    /// along that motion instead of a straight line. `followed` for another frame is ignored, and
+    /// a detection's motion ends at its first non-finite shift.
     ///
     /// # Errors
     /// As [`update`](Self::update).
@@ -371,8 +372,10 @@ impl Tracker {
         let matches = self.match_detections(skipped_frames, detections, &high, &low);
 
         // The image motion of detection `d` after this frame.
-        let shifts_of = |d: usize| {
-            followed.filter(|f| f.frame_index == frame_index).and_then(|f| f.centre_shifts_px.get(d).cloned()).unwrap_or_default()
+        // The image motion of detection `d` after this frame, up to its first non-finite shift.
+        let shifts_of = |d: usize| -> Vec<[f32; 2]> {
+            let shifts = followed.filter(|f| f.frame_index == frame_index).and_then(|f| f.centre_shifts_px.get(d));
+            shifts.map_or_else(Vec::new, |s| s.iter().take_while(|s| s.iter().all(|v| v.is_finite())).copied().collect())
         };
         for (track, matched) in self.live.iter_mut().zip(matches.of_track) {
             track.record_step(matched.map(|d| (&detections[d], shifts_of(d))), frame_index);
@@ -801,6 +804,19 @@ mod tests {
         // it by the filter's velocity plus two thirds of that miss: the path ends on frame 3.
         let xs: Vec<f32> = track.boxes.iter().map(|b| b.bbox_in_frame_px.x1).collect();
         assert!(xs[1] > 100.0 && xs[1] < xs[2] && xs[2] < 130.0, "{xs:?}");
+    }
+
+    #[test]
+    fn motion_ends_at_its_first_non_finite_shift() {
+        // A caller's NaN on frame 2 leaves frame 1 followed and frame 2 carried on: finite boxes.
+        let mut tracker = Tracker::new(TrackerConfig { min_confirm_frames: 0, ..TrackerConfig::default() });
+        let broken = FollowedDetections { frame_index: 0, centre_shifts_px: vec![vec![[10.0, 0.0], [f32::NAN, 0.0], [30.0, 0.0]]] };
+        tracker.update_followed(&frame(0, vec![det(0, 0.9, 100.0, 50.0)]), Some(&broken)).expect("in order");
+        tracker.update_followed(&frame(3, vec![det(0, 0.9, 130.0, 50.0)]), None).expect("in order");
+        let track = &tracker.finish()[0].interpolated(30);
+        assert_eq!(track.boxes.len(), 4);
+        let b = &track.boxes;
+        assert!(b.iter().all(|b| [b.bbox_in_frame_px.x1, b.bbox_in_frame_px.x2].iter().all(|v| v.is_finite())), "{b:?}");
     }
 
     #[test]
