@@ -64,7 +64,7 @@ struct Summary<'a> {
     manifest: String,
     shard: Option<String>,
     videos: &'a [VideoOutcome],
-    bad_lines: Vec<BadLine>,
+    bad_lines: &'a [BadLine],
 }
 
 #[derive(Serialize)]
@@ -106,6 +106,14 @@ pub fn run(args: BatchArgs) -> anyhow::Result<ExitCode> {
     let upload = client.as_ref().zip(args.upload.clone()).map(|(client, project_hash)| Upload { client, project_hash });
     let summary_path = args.out_dir.join("summary.json");
     let bad_lines: Vec<BadLine> = line_errors.iter().map(|e| BadLine { line: e.line, error: e.reason.clone() }).collect();
+    let write_summary = |videos: &[VideoOutcome]| {
+        let shard = args.shard.map(|s| format!("{}/{}", s.index, s.count));
+        let summary = Summary { manifest: args.manifest.display().to_string(), shard, videos, bad_lines: &bad_lines };
+        write_json_atomically(&summary_path, &summary)
+    };
+    // Written before any video (so a run with no usable line, or killed before its first video,
+    // leaves its own summary rather than an earlier run's), then after every video.
+    write_summary(&[])?;
     let mut outcomes: Vec<VideoOutcome> = Vec::new();
     let mut write_error = None;
     run_batch(&entries, &http, upload.as_ref(), &mut detectors, &ontology, &class_map, &config, |outcome| {
@@ -117,14 +125,8 @@ pub fn run(args: BatchArgs) -> anyhow::Result<ExitCode> {
         // In manifest order, whatever order the videos finish in.
         let at = outcomes.partition_point(|o| o.line < outcome.line);
         outcomes.insert(at, outcome.clone());
-        let summary = Summary {
-            manifest: args.manifest.display().to_string(),
-            shard: args.shard.map(|s| format!("{}/{}", s.index, s.count)),
-            videos: &outcomes,
-            bad_lines: bad_lines.iter().map(|b| BadLine { line: b.line, error: b.error.clone() }).collect(),
-        };
         // Kept up to date after every video, so a killed job still says what it finished.
-        if let Err(e) = write_json_atomically(&summary_path, &summary) {
+        if let Err(e) = write_summary(&outcomes) {
             write_error.get_or_insert(e);
         }
     });

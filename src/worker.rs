@@ -44,7 +44,7 @@ pub struct WorkerArgs {
     #[arg(long)]
     once: bool,
     /// Stop after this many tasks.
-    #[arg(long)]
+    #[arg(long, value_parser = clap::value_parser!(u64).range(1..))]
     max_tasks: Option<u64>,
     /// Seconds between passes over the stage.
     #[arg(long, default_value_t = 30)]
@@ -121,7 +121,7 @@ pub fn run(args: WorkerArgs) -> anyhow::Result<ExitCode> {
         shard: args.shard,
         task_attempts: args.task_attempts,
         task_backoff: Duration::from_secs(1),
-        max_video_bytes: args.max_video_mib * 1024 * 1024,
+        max_video_bytes: args.max_video_mib.saturating_mul(1024 * 1024),
         aliases: args.detector.aliases.clone(),
         pipeline,
         tracking,

@@ -262,3 +262,19 @@ fn upload_saves_each_row_to_the_project_beside_its_file() {
     assert_eq!(prelabels, written, "the project holds the file's pre-labels");
     assert_eq!(saved[&(3, "HumanBx1".to_owned())], human_object, "and the person's box, unchanged");
 }
+
+#[test]
+fn a_run_with_no_usable_line_still_writes_its_own_summary() {
+    let dir = tempfile::tempdir().unwrap();
+    let out_dir = dir.path().join("labels");
+    std::fs::create_dir_all(&out_dir).unwrap();
+    // An earlier run's summary, which this run must not leave standing.
+    std::fs::write(out_dir.join("summary.json"), r#"{"videos": [{"status": "done"}], "bad_lines": []}"#).unwrap();
+    let manifest = dir.path().join("videos.jsonl");
+    std::fs::write(&manifest, "not json\n").unwrap();
+    let out = run_batch(&manifest, &out_dir, &[]);
+    assert_eq!(out.status.code(), Some(4), "a bad line counts as failed: {}", String::from_utf8_lossy(&out.stderr));
+    let summary: Value = serde_json::from_slice(&std::fs::read(out_dir.join("summary.json")).unwrap()).unwrap();
+    assert_eq!(summary["videos"], serde_json::json!([]));
+    assert_eq!(summary["bad_lines"][0]["line"], 1);
+}

@@ -3,14 +3,16 @@
 //!
 //! The manifest is JSON Lines: one object per line with `path` (relative paths are taken from
 //! the manifest's folder) or `url` (downloaded into the output folder for the time it takes to
-//! label it), and optional `data_hash` and `title`. A bad line is reported with its
-//! number and skipped. Each video's label row is written atomically to
+//! label it), and optional `data_hash` and `title`. A bad line (not UTF-8, not JSON, no video,
+//! a `data_hash` that is not a plain name, or one an earlier line has: its output would
+//! overwrite that line's) is reported with its number and skipped. Each video's label row is written atomically to
 //! `<out dir>/<data hash>.label_row.json`, so a file there is always complete: a rerun skips the
 //! videos whose file exists and does the rest, and killing the job loses only the videos in
 //! flight. Several videos may decode at once, their frames filling the same inference batches
 //! (`max_in_flight_videos`; what a big GPU needs to stay busy). `--shard I/N` keeps the entries whose data hash falls in shard I (the same stable
 //! hash as the worker's), so N hosts split one manifest with no coordinator.
 
+use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 use std::time::Instant;
 
@@ -75,17 +77,33 @@ pub struct ManifestError {
     pub cause: std::io::Error,
 }
 
+/// Whether `data_hash` can name an output file: letters, digits, `-` and `_` only (Encord's
+/// data hashes are UUIDs), so it cannot reach outside the output folder.
+fn is_plain_name(data_hash: &str) -> bool {
+    !data_hash.is_empty() && data_hash.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
+}
+
 /// Reads a JSON Lines manifest: the usable entries, and the lines that were not.
 pub fn read_manifest(path: &Path) -> Result<(Vec<ManifestEntry>, Vec<ManifestLineError>), ManifestError> {
-    let text = std::fs::read_to_string(path).map_err(|cause| ManifestError { path: path.to_path_buf(), cause })?;
+    let bytes = std::fs::read(path).map_err(|cause| ManifestError { path: path.to_path_buf(), cause })?;
+    let bytes = bytes.strip_prefix("\u{feff}".as_bytes()).unwrap_or(&bytes);
     let base = path.parent().unwrap_or(Path::new("."));
     let (mut entries, mut errors) = (Vec::new(), Vec::new());
-    for (i, raw) in text.lines().enumerate() {
+    // Data hash → the line that has it.
+    let mut lines_of: HashMap<String, usize> = HashMap::new();
+    for (i, raw) in bytes.split(|&b| b == b'\n').enumerate() {
         let line = i + 1;
+        let fail = |reason: String| ManifestLineError { line, reason };
+        let raw = match std::str::from_utf8(raw) {
+            Ok(raw) => raw.strip_suffix('\r').unwrap_or(raw),
+            Err(e) => {
+                errors.push(fail(format!("not UTF-8 ({e})")));
+                continue;
+            }
+        };
         if raw.trim().is_empty() {
             continue;
         }
-        let fail = |reason: String| ManifestLineError { line, reason };
         let entry = match serde_json::from_str::<Value>(raw) {
             Err(e) => Err(fail(format!("not JSON ({e})"))),
             Ok(value) => {
@@ -109,6 +127,18 @@ pub fn read_manifest(path: &Path) -> Result<(Vec<ManifestEntry>, Vec<ManifestLin
                 })
             }
         };
+        let entry = entry.and_then(|e| {
+            if !is_plain_name(&e.data_hash) {
+                return Err(fail(format!("`data_hash` {:?} may hold only letters, digits, - and _", e.data_hash)));
+            }
+            match lines_of.insert(e.data_hash.clone(), line) {
+                Some(first) => {
+                    lines_of.insert(e.data_hash.clone(), first);
+                    Err(fail(format!("data hash {} is line {first}'s too: its output would overwrite that line's", e.data_hash)))
+                }
+                None => Ok(e),
+            }
+        });
         match entry {
             Ok(e) => entries.push(e),
             Err(e) => errors.push(e),
@@ -367,5 +397,25 @@ mod tests {
         assert!(errors[0].reason.starts_with("not JSON"));
         assert_eq!(errors[1].reason, "no `path` or `url`");
         assert_eq!(errors[2].reason, "`url` ftp://x/z.mp4 is not http(s)");
+    }
+
+    #[test]
+    fn unsafe_duplicate_and_undecodable_lines_are_numbered_errors_and_the_rest_is_read() {
+        let dir = tempfile::tempdir().unwrap();
+        let manifest = dir.path().join("videos.jsonl");
+        let mut text = b"\xef\xbb\xbf{\"path\": \"a.mp4\", \"data_hash\": \"h-a\"}\r\n".to_vec();
+        text.extend_from_slice(b"{\"path\": \"b.mp4\", \"data_hash\": \"../../etc/x\"}\n");
+        text.extend_from_slice(b"{\"path\": \"c.mp4\", \"data_hash\": \"h-a\"}\n");
+        text.extend_from_slice(b"{\"path\": \"caf\xe9.mp4\"}\n");
+        text.extend_from_slice(b"{\"path\": \"d.mp4\", \"title\": \"caf\xc3\xa9\"}\n");
+        std::fs::write(&manifest, text).unwrap();
+        let (entries, errors) = read_manifest(&manifest).unwrap();
+        // The byte-order mark and the CR of line 1 are not part of its JSON.
+        assert_eq!(entries.iter().map(|e| (e.line, e.data_hash.as_str())).collect::<Vec<_>>()[0], (1, "h-a"));
+        assert_eq!((entries.len(), entries[1].line, entries[1].title.as_deref()), (2, 5, Some("café")));
+        assert_eq!(errors.iter().map(|e| e.line).collect::<Vec<_>>(), [2, 3, 4]);
+        assert_eq!(errors[0].reason, "`data_hash` \"../../etc/x\" may hold only letters, digits, - and _");
+        assert_eq!(errors[1].reason, "data hash h-a is line 1's too: its output would overwrite that line's");
+        assert!(errors[2].reason.starts_with("not UTF-8"), "{}", errors[2].reason);
     }
 }
