@@ -314,7 +314,8 @@ impl Detector {
         let per_frame = per_image
             .into_iter()
             .zip(transforms)
-            .map(|(candidates, transform)| {
+            .map(|(mut candidates, transform)| {
+                candidates.retain(Candidate::is_usable);
                 let kept = if suppress {
                     non_max_suppression(candidates, iou, max)
                 } else {
@@ -339,7 +340,8 @@ impl Detector {
 /// The result of one [`Detector::detect`] call.
 #[derive(Debug, Clone, PartialEq)]
 pub struct BatchDetections {
-    /// Detections of frame i of the batch, in frame pixels, best score first.
+    /// Detections of frame i of the batch, in frame pixels, best score first (finite boxes with
+    /// an area only).
     pub per_frame: Vec<Vec<Detection>>,
     /// Time inside ONNX Runtime.
     pub infer_time: Duration,

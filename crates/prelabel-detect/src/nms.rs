@@ -13,6 +13,15 @@ pub struct Candidate {
     pub bbox_in_input_px: BoxXyxy<InputPx>,
 }
 
+impl Candidate {
+    /// Whether it can become a detection: finite corners enclosing an area (a model's NaN or
+    /// degenerate box would reach the label row as a `null` or empty box).
+    pub fn is_usable(&self) -> bool {
+        let b = &self.bbox_in_input_px;
+        [b.x1, b.y1, b.x2, b.y2].iter().all(|v| v.is_finite()) && b.x2 > b.x1 && b.y2 > b.y1
+    }
+}
+
 /// Keeps the best-scoring candidates: sorted by score (ties by original order), a candidate is
 /// dropped when its IoU with a kept candidate of the same class exceeds `iou_threshold`; at most
 /// `max_detections` are kept.
@@ -37,6 +46,15 @@ mod tests {
 
     fn cand(class_index: usize, score: f32, x1: f32) -> Candidate {
         Candidate { class_index, score, bbox_in_input_px: BoxXyxy::new(x1, 0.0, x1 + 10.0, 10.0) }
+    }
+
+    #[test]
+    fn non_finite_and_empty_boxes_are_not_usable() {
+        assert!(cand(0, 0.9, 10.0).is_usable());
+        let with = |x1: f32, x2: f32| Candidate { bbox_in_input_px: BoxXyxy::new(x1, 0.0, x2, 10.0), ..cand(0, 0.9, 0.0) };
+        assert!(!with(f32::NAN, 10.0).is_usable());
+        assert!(!with(0.0, f32::INFINITY).is_usable());
+        assert!(!with(5.0, 5.0).is_usable());
     }
 
     #[test]
