@@ -3,7 +3,9 @@
 //! touched, replaces only its own untouched pre-labels, and saves the result.
 //!
 //! An object instance (all its frames) is an **untouched pre-label** when every frame entry has
-//! `manualAnnotation: false` and was last edited by whoever created it. It is **the worker's
+//! `manualAnnotation: false` and was last edited by whoever created it, and nobody answered its
+//! attributes (its `object_answers` entry has no classification, and it has no
+//! `object_actions`): pre-labels are written with none. It is **the worker's
 //! own** when its object hash is one the worker produces now (object hashes are deterministic),
 //! or when it was created by an identity that created such an object (so pre-labels from an
 //! earlier run whose detections changed are replaced too). A person's edit of a pre-label wins:
@@ -101,6 +103,17 @@ fn merge_scoped(stored: &Value, ours: &LabelRow, scope: Option<&BTreeSet<u64>>) 
             entry.untouched &= untouched;
             entry.created_by = entry.created_by.take().or(created_by);
         }
+    }
+    // Answered attributes (static or dynamic) make an instance touched: a person's answer would
+    // go with the pre-label it belongs to.
+    let answered = |key: &str| stored.get(key).and_then(Value::as_object).into_iter().flatten();
+    for (hash, answer) in answered("object_answers") {
+        if answer.get("classifications").and_then(Value::as_array).is_some_and(|c| !c.is_empty()) {
+            instances.entry(hash.clone()).and_modify(|i| i.untouched = false);
+        }
+    }
+    for (hash, _) in answered("object_actions") {
+        instances.entry(hash.clone()).and_modify(|i| i.untouched = false);
     }
     let our_hashes: BTreeSet<&str> = ours.object_answers.keys().map(String::as_str).collect();
     let own_identities: BTreeSet<&str> = instances
@@ -249,6 +262,27 @@ mod tests {
         assert_eq!(answers, ["human001", "ownEdit1", "ownNew01", "ownOld01"]);
         assert_eq!(merged["object_answers"]["human001"], stored()["object_answers"]["human001"]);
         assert_eq!(merged["classification_answers"], stored()["classification_answers"]);
+    }
+
+    #[test]
+    fn a_prelabel_whose_attributes_a_person_answered_is_theirs() {
+        // The box is as the model made it, but a person answered its attributes (statically, or
+        // dynamically on a frame): it stays with the answers, and our new version is not added.
+        let answer = json!({"name": "Colour", "value": "colour", "answers": [{"name": "red"}], "manualAnnotation": true});
+        for (key, value) in [
+            ("object_answers", json!({"classifications": [answer], "objectHash": "ownOld01"})),
+            ("object_actions", json!({"objectHash": "ownOld01", "actions": []})),
+        ] {
+            let mut row = stored();
+            row[key]["ownOld01"] = value;
+            let (merged, stats) = merge_prelabels(&row, &ours(&[(0, "ownOld01")])).unwrap();
+            assert_eq!(
+                merged["data_units"]["D"]["labels"]["0"]["objects"][1], row["data_units"]["D"]["labels"]["0"]["objects"][1],
+                "{key}"
+            );
+            assert_eq!(merged[key]["ownOld01"], row[key]["ownOld01"], "{key}");
+            assert_eq!(stats.edited_by_people, 1, "{key}");
+        }
     }
 
     #[test]
