@@ -31,7 +31,7 @@ use clap::Args;
 use prelabel_core::InputTransform;
 use prelabel_decode::{DecodeError, TensorWriter, VideoSource};
 use prelabel_detect::{Detector, OutputLayout};
-use prelabel_encord::{ClassMap, Ontology, WriteError, encord_timestamp_now, write_json_atomically};
+use prelabel_encord::{ClassMap, LabelSource, Ontology, WriteError, encord_timestamp_now, write_json_atomically};
 use prelabel_pipeline::{Detectors, PipelineOptions, Progress, VideoDetections, build_label_row, detect_video, video_meta_for_file};
 use serde::{Deserialize, Serialize};
 
@@ -383,7 +383,7 @@ fn full_pipeline(
     let mut batch_done = Vec::new();
     let detections = detect_video(video, detectors, pipeline, |_: Progress| batch_done.push(Instant::now()))?;
     let meta = video_meta_for_file(video, &detections.info, detections.report.frames_decoded, None);
-    let labelled = build_label_row(&ontology, &class_map, class_names.len(), meta, model_name, &detections, None)?;
+    let labelled = build_label_row(&ontology, &class_map, class_names.len(), meta, LabelSource::model(model_name), &detections, None)?;
     labelled.row.write_json(std::io::sink())?;
     let elapsed = started.elapsed();
     // The last progress call is the end of stream, not a batch.

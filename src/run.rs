@@ -7,7 +7,7 @@ use std::time::{Duration, Instant};
 
 use clap::Args;
 use indicatif::{ProgressBar, ProgressStyle};
-use prelabel_encord::{WriteError, write_json_atomically};
+use prelabel_encord::{LabelSource, WriteError, write_json_atomically};
 use prelabel_pipeline::{Progress, build_label_row, detect_video, video_meta_for_file};
 
 use crate::detector_args::{DetectorArgs, TrackArgs};
@@ -90,8 +90,15 @@ pub fn run(args: RunArgs) -> anyhow::Result<ExitCode> {
 
     let label_clock = Instant::now();
     let meta = video_meta_for_file(&args.video, &detections.info, detections.report.frames_decoded, args.data_hash.as_deref());
-    let labelled =
-        build_label_row(&ontology, &class_map, class_names.len(), meta, &args.detector.model_name(), &detections, tracking.as_ref())?;
+    let labelled = build_label_row(
+        &ontology,
+        &class_map,
+        class_names.len(),
+        meta,
+        LabelSource::model(&args.detector.model_name()),
+        &detections,
+        tracking.as_ref(),
+    )?;
     let (row, per_class, tracks) = (labelled.row, labelled.detections_per_class, labelled.tracks);
     let label_time = label_clock.elapsed();
 

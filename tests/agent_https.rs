@@ -453,6 +453,36 @@ fn the_agent_decodes_as_decoder_asks() {
 }
 
 #[test]
+fn a_call_from_another_frame_replaces_the_models_boxes_on_its_frames_instead_of_adding_to_them() {
+    // Per frame, the model's object hashes after from-frame calls on `frames`, in turn.
+    let hashes_after = |frames: &[u64]| -> BTreeMap<u64, Vec<String>> {
+        let setup = setup();
+        let args = ["--scope", "from-frame", "--max-frames", "40", "--frame-stride", "2"];
+        let agent = Agent::start(&setup.server, &setup.key, &setup.cert, &setup.cert_key, setup.dir.path(), &args);
+        for &frame in frames {
+            let response = post(&https(&setup.ca), &agent.base, &editor_payload(&ids::data_hash(0), frame));
+            assert_eq!(response.status(), 200, "{}", agent.log());
+        }
+        let mut hashes: BTreeMap<u64, Vec<String>> = BTreeMap::new();
+        for ((frame, hash), _) in
+            objects(&stored_row(&api(&setup), &ids::data_hash(0))).into_iter().filter(|(_, o)| o["manualAnnotation"] == false)
+        {
+            hashes.entry(frame).or_default().push(hash);
+        }
+        hashes
+    };
+    // The call from 410 has its own tracks (other hashes), yet on 410-449 the row holds exactly
+    // what that call alone would have made; 400-409 keep the first call's boxes.
+    let (both, first, second) = (hashes_after(&[FRAME, FRAME + 10]), hashes_after(&[FRAME]), hashes_after(&[FRAME + 10]));
+    let on = |hashes: &BTreeMap<u64, Vec<String>>, frames: std::ops::Range<u64>| -> Vec<(u64, Vec<String>)> {
+        hashes.iter().filter(|(f, _)| frames.contains(f)).map(|(f, h)| (*f, h.clone())).collect()
+    };
+    assert!(!on(&second, FRAME + 10..FRAME + 50).is_empty());
+    assert_eq!(on(&both, FRAME + 10..FRAME + 50), on(&second, FRAME + 10..FRAME + 50), "no duplicates where the calls overlap");
+    assert_eq!(on(&both, FRAME..FRAME + 10), on(&first, FRAME..FRAME + 10));
+}
+
+#[test]
 fn concurrent_calls_on_one_row_are_serialised_and_other_videos_run_alongside() {
     let dir = tempfile::tempdir().unwrap();
     let key = keygen(dir.path(), "agent_key");

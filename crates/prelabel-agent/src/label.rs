@@ -10,7 +10,7 @@ use std::time::{Duration, Instant};
 use prelabel_core::{FrameDetections, InputTransform};
 use prelabel_decode::{LumaWriter, TensorWriter, VideoSource};
 use prelabel_encord::client::{ApiError, ApiErrorKind};
-use prelabel_encord::{ClassMap, Ontology};
+use prelabel_encord::{ClassMap, LabelSource, Ontology};
 use prelabel_pipeline::rows::{RowError, label_row, video_metadata};
 use prelabel_pipeline::{FlowStats, Follower, StageTimings, TrackingOptions, VideoDetections, build_label_row, video_meta_for_stored_row};
 use serde::Deserialize;
@@ -180,19 +180,17 @@ impl Agent {
         let frame_total = meta.number_of_frames.unwrap_or(0).max(last + 1);
         let row_meta = video_meta_for_stored_row(&stored, &info, frame_total);
         // Tracks of a call that starts at `first` get their own hashes (a track id alone would
-        // collide with another start's tracks).
-        let source = match tracking {
-            None => self.model_name.clone(),
-            Some(_) => format!("{}@{first}", self.model_name),
-        };
-        let labelled = build_label_row(ontology, class_map, self.class_names.len(), row_meta, &source, &detected.detections, tracking)
+        // collide with another start's tracks); all carry the model's owner prefix, so this call
+        // replaces the model's earlier pre-labels on its frames whichever run made them.
+        let source = LabelSource { model: &self.model_name, tracks_from_frame: tracking.map(|_| first) };
+        let labelled = build_label_row(ontology, class_map, self.class_names.len(), row_meta, source, &detected.detections, tracking)
             .map_err(|e| AgentError::Internal(format!("tracking: {e}")))?;
         let scope: BTreeSet<u64> = (first..=last).collect();
         let row = labelled.row.finish();
         let objects: usize =
             row.data_units.values().flat_map(|u| u.labels.iter()).filter(|(f, _)| scope.contains(f)).map(|(_, l)| l.objects.len()).sum();
-        let (merged, stats) =
-            prelabel_encord::merge_prelabels_on_frames(&stored, &row, &scope).map_err(|e| AgentError::Internal(e.to_string()))?;
+        let (merged, stats) = prelabel_encord::merge_prelabels_on_frames(&stored, &row, &self.model_name, &scope)
+            .map_err(|e| AgentError::Internal(e.to_string()))?;
         self.client.save_label_rows(project, std::slice::from_ref(&merged)).map_err(|e| AgentError::api("save", &e, false))?;
         times.save = clock.elapsed();
 

@@ -20,18 +20,35 @@ pub fn object_hash(parts: &[&str]) -> String {
 }
 
 /// [`object_hash`] as its 8 ASCII bytes, without allocating.
-pub(crate) fn object_hash_bytes(parts: &[&str]) -> [u8; 8] {
-    const ALPHABET: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+fn object_hash_bytes(parts: &[&str]) -> [u8; 8] {
     let d = digest(parts);
     // Standard base64 of 6 bytes: two groups of 3 bytes, 4 characters each, no padding.
-    let mut out = [0u8; 8];
-    for (group, chars) in d[..6].chunks_exact(3).zip(out.chunks_exact_mut(4)) {
-        let n = u32::from(group[0]) << 16 | u32::from(group[1]) << 8 | u32::from(group[2]);
-        for (k, c) in chars.iter_mut().enumerate() {
-            *c = ALPHABET[(n >> (18 - 6 * k) & 63) as usize];
-        }
-    }
-    out
+    let (first, second) = (base64_of_3([d[0], d[1], d[2]]), base64_of_3([d[3], d[4], d[5]]));
+    [first[0], first[1], first[2], first[3], second[0], second[1], second[2], second[3]]
+}
+
+/// Standard base64 of 3 bytes: 4 characters, no padding.
+fn base64_of_3(bytes: [u8; 3]) -> [u8; 4] {
+    const ALPHABET: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+    let n = u32::from(bytes[0]) << 16 | u32::from(bytes[1]) << 8 | u32::from(bytes[2]);
+    [0, 1, 2, 3].map(|k| ALPHABET[(n >> (18 - 6 * k) & 63) as usize])
+}
+
+/// The first 4 characters of the object hash of every pre-label the model named `model` makes
+/// (the standard base64 of 3 bytes derived from the name): a merge tells that model's earlier
+/// pre-labels by them, whatever detections, tracks or editor calls they came from. Another
+/// tool's random object hash starts with them once in 2^24.
+pub fn owner_prefix(model: &str) -> [u8; 4] {
+    let d = digest(&["prelabel-owner", model]);
+    base64_of_3([d[0], d[1], d[2]])
+}
+
+/// The object hash, as its 8 ASCII bytes, of a pre-label of the model whose [`owner_prefix`]
+/// is `prefix`: the prefix, then the standard base64 of 3 bytes derived from `parts`.
+pub(crate) fn owned_object_hash_bytes(prefix: [u8; 4], parts: &[&str]) -> [u8; 8] {
+    let d = digest(parts);
+    let rest = base64_of_3([d[0], d[1], d[2]]);
+    [prefix[0], prefix[1], prefix[2], prefix[3], rest[0], rest[1], rest[2], rest[3]]
 }
 
 /// A UUID-formatted id (lower-case, hyphenated, version 8 "custom") derived from `seed`.
@@ -77,8 +94,18 @@ mod tests {
             let expected = base64::engine::general_purpose::STANDARD.encode(&digest(&parts)[..6]);
             assert_eq!(object_hash(&parts), expected);
         }
-        // Pinned: rows written by earlier versions must keep being recognised as the worker's own.
+        // Pinned: ontology feature hashes made from class names must not change between versions.
         assert_eq!(object_hash(&["D", "model", "7", "0", "0"]), "NZY1oWv8");
+    }
+
+    #[test]
+    fn owned_hashes_start_with_the_owner_prefix() {
+        let prefix = owner_prefix("model");
+        // Pinned: rows written by earlier versions must keep being recognised as the model's own.
+        assert_eq!(&prefix, b"fanp");
+        assert_ne!(prefix, owner_prefix("model-2"));
+        let hash = owned_object_hash_bytes(prefix, &["D", "model", "7", "0", "0"]);
+        assert_eq!(&hash, b"fanpNZY1", "the prefix, then the first 4 characters of the parts' own hash");
     }
 
     #[test]

@@ -17,7 +17,7 @@ use serde::{Deserialize, Serialize, Serializer};
 use serde_json::Value;
 use serde_json::value::{RawValue, to_raw_value};
 
-use crate::hash::object_hash_bytes;
+use crate::hash::{owned_object_hash_bytes, owner_prefix};
 use crate::write::write_atomically;
 use crate::{ClassMap, Ontology, WriteError};
 
@@ -203,8 +203,9 @@ pub struct VideoMeta {
 /// Builds a label row from detections: one object instance per detection, or one per track
 /// with a box on every frame it covers.
 ///
-/// Object hashes are derived from (data hash, `source`, frame and detection index) or (data
-/// hash, `source`, track id), so the same input always gives the same hashes.
+/// Object hashes start with the model's [`owner_prefix`] and go on with 4 characters derived
+/// from (data hash, model, frame and detection index) or (data hash, model, the tracks' origin,
+/// track id), so the same input always gives the same hashes and a merge knows the model's own.
 ///
 /// Boxes are stored compactly (instance, corners in frame pixels, score: 32 bytes a box, plus
 /// an inline hash and ontology index per instance); the frame objects of the row are made only
@@ -214,7 +215,12 @@ pub struct LabelRowBuilder<'a> {
     ontology: &'a Ontology,
     class_map: &'a ClassMap,
     meta: VideoMeta,
-    source: String,
+    /// The model's name.
+    model: String,
+    /// `track`, or `track@F` for tracks numbered from frame F (see [`LabelSource`]).
+    track_origin: String,
+    /// [`owner_prefix`] of `model`.
+    owner_prefix: [u8; 4],
     timestamp: String,
     /// Each ontology object's `value` (lower case, spaces as `_`), by ontology index.
     object_values: Vec<String>,
@@ -224,6 +230,24 @@ pub struct LabelRowBuilder<'a> {
     instances: Vec<Instance>,
     /// Every instance's hash, to keep them unique.
     used_hashes: HashSet<InlineHash, BuildHasherDefault<FoldHasher>>,
+}
+
+/// Whose pre-labels a row holds, which goes into their object hashes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct LabelSource<'s> {
+    /// The model's name: every object hash of its pre-labels starts with its [`owner_prefix`].
+    pub model: &'s str,
+    /// For tracks numbered from this frame on by a run that covers only part of the video (the
+    /// editor agent's calls): it tells their hashes apart from those of runs from other frames,
+    /// whose track 0 is another object. `None` for runs over the whole video.
+    pub tracks_from_frame: Option<u64>,
+}
+
+impl<'s> LabelSource<'s> {
+    /// Pre-labels of `model` over the whole video.
+    pub fn model(model: &'s str) -> Self {
+        Self { model, tracks_from_frame: None }
+    }
 }
 
 /// One box of an object instance: frame, corners in frame pixels, confidence.
@@ -307,14 +331,16 @@ fn decimal(mut n: u64, digits: &mut [u8; 20]) -> &str {
 }
 
 impl<'a> LabelRowBuilder<'a> {
-    /// A builder for `meta`'s video; `source` names the model (it goes into the object hashes)
-    /// and `timestamp` (Encord's format) is written as the creation and edit time.
-    pub fn new(ontology: &'a Ontology, class_map: &'a ClassMap, meta: VideoMeta, source: &str, timestamp: String) -> Self {
+    /// A builder for `meta`'s video; `source` says whose pre-labels these are (it goes into the
+    /// object hashes) and `timestamp` (Encord's format) is written as the creation and edit time.
+    pub fn new(ontology: &'a Ontology, class_map: &'a ClassMap, meta: VideoMeta, source: LabelSource<'_>, timestamp: String) -> Self {
         Self {
             ontology,
             class_map,
             meta,
-            source: source.to_owned(),
+            model: source.model.to_owned(),
+            track_origin: source.tracks_from_frame.map_or_else(|| "track".to_owned(), |f| format!("track@{f}")),
+            owner_prefix: owner_prefix(source.model),
             timestamp,
             object_values: ontology.objects.iter().map(|o| o.name.to_lowercase().replace(' ', "_")).collect(),
             boxes_per_frame: BTreeMap::new(),
@@ -398,18 +424,19 @@ impl<'a> LabelRowBuilder<'a> {
         unreachable!("2^64 salts cannot all collide with at most 2^64 hashes")
     }
 
-    /// The hash of `key` (with the data hash and source) and `salt`: the parts are the data hash,
-    /// the source, the frame and detection index (or `track` and the track id), and the salt,
-    /// in decimal.
+    /// The hash of `key` (with the data hash and model) and `salt`: the model's [`owner_prefix`],
+    /// then 4 characters derived from the data hash, the model, the frame and detection index
+    /// (or the tracks' origin and the track id), and the salt, in decimal.
     fn hash_with_salt(&self, key: InstanceKey, salt: u64) -> InlineHash {
         let (mut first_digits, mut second_digits, mut salt_digits) = ([0u8; 20], [0u8; 20], [0u8; 20]);
         let [first, second] = match key {
             InstanceKey::Detection { frame_index, index } => {
                 [decimal(frame_index, &mut first_digits), decimal(index as u64, &mut second_digits)]
             }
-            InstanceKey::Track(track_id) => ["track", decimal(track_id, &mut second_digits)],
+            InstanceKey::Track(track_id) => [self.track_origin.as_str(), decimal(track_id, &mut second_digits)],
         };
-        InlineHash(object_hash_bytes(&[&self.meta.data_hash, &self.source, first, second, decimal(salt, &mut salt_digits)]))
+        let parts = [self.meta.data_hash.as_str(), &self.model, first, second, decimal(salt, &mut salt_digits)];
+        InlineHash(owned_object_hash_bytes(self.owner_prefix, &parts))
     }
 
     /// The frame object of `stored`, its text fields made by `text` from the builder's strings
@@ -618,7 +645,8 @@ mod tests {
     fn detections_become_normalised_boxes_with_confidence_and_feature_hash() {
         let ontology = Ontology::from_class_names(&["person"]);
         let map = ClassMap::new(&ontology, &["person", "kite"], &[]).unwrap();
-        let mut builder = LabelRowBuilder::new(&ontology, &map, meta(), "model", "Thu, 02 Jan 2025 03:04:05 UTC".into());
+        let mut builder =
+            LabelRowBuilder::new(&ontology, &map, meta(), LabelSource::model("model"), "Thu, 02 Jan 2025 03:04:05 UTC".into());
         builder.add_frame(&FrameDetections { frame_index: 1, detections: vec![detection(0, 0.9, 50.0), detection(1, 0.8, 0.0)] });
         builder.add_frame(&FrameDetections { frame_index: 2, detections: vec![detection(1, 0.7, 0.0)] });
         let row = builder.finish();
@@ -636,7 +664,7 @@ mod tests {
     fn a_track_is_one_instance_with_a_box_on_each_frame() {
         let ontology = Ontology::from_class_names(&["person"]);
         let map = ClassMap::new(&ontology, &["person", "kite"], &[]).unwrap();
-        let mut builder = LabelRowBuilder::new(&ontology, &map, meta(), "model", String::new());
+        let mut builder = LabelRowBuilder::new(&ontology, &map, meta(), LabelSource::model("model"), String::new());
         let boxes: Vec<InstanceBox> = (10..14).map(|f| (f, BoxXyxy::new(50.0, 10.0, 100.0, 60.0), 0.7)).collect();
         assert!(builder.add_track(4, 0, &boxes));
         assert!(!builder.add_track(5, 1, &boxes), "a kite has no ontology object");
@@ -649,26 +677,31 @@ mod tests {
     }
 
     #[test]
-    fn object_hashes_are_derived_from_data_hash_source_and_frame_detection_or_track() {
+    fn object_hashes_are_the_owner_prefix_then_derived_from_data_hash_model_and_frame_detection_or_track() {
         let ontology = Ontology::from_class_names(&["person"]);
         let map = ClassMap::new(&ontology, &["person"], &[]).unwrap();
-        let mut builder = LabelRowBuilder::new(&ontology, &map, meta(), "model", String::new());
-        builder.add_frame(&FrameDetections { frame_index: 7, detections: vec![detection(0, 0.5, 0.0); 2] });
-        builder.add_track(3, 0, &[(9, BoxXyxy::new(0.0, 0.0, 5.0, 5.0), 0.9)]);
-        let row = builder.finish();
-        let expected: BTreeMap<String, ObjectAnswer> = [["7", "0"], ["7", "1"], ["track", "3"]]
-            .map(|[a, b]| object_hash(&["D", "model", a, b, "0"]))
-            .into_iter()
-            .map(|hash| (hash.clone(), ObjectAnswer { classifications: vec![], object_hash: hash }))
-            .collect();
-        assert_eq!(row.object_answers, expected);
+        let prefix = String::from_utf8_lossy(&owner_prefix("model")).into_owned();
+        for (source, track_origin) in
+            [(LabelSource::model("model"), "track"), (LabelSource { model: "model", tracks_from_frame: Some(400) }, "track@400")]
+        {
+            let mut builder = LabelRowBuilder::new(&ontology, &map, meta(), source, String::new());
+            builder.add_frame(&FrameDetections { frame_index: 7, detections: vec![detection(0, 0.5, 0.0); 2] });
+            builder.add_track(3, 0, &[(9, BoxXyxy::new(0.0, 0.0, 5.0, 5.0), 0.9)]);
+            let row = builder.finish();
+            let expected: BTreeMap<String, ObjectAnswer> = [["7", "0"], ["7", "1"], [track_origin, "3"]]
+                .map(|[a, b]| format!("{prefix}{}", &object_hash(&["D", "model", a, b, "0"])[..4]))
+                .into_iter()
+                .map(|hash| (hash.clone(), ObjectAnswer { classifications: vec![], object_hash: hash }))
+                .collect();
+            assert_eq!(row.object_answers, expected, "{source:?}");
+        }
     }
 
     #[test]
     fn streamed_json_is_the_finished_row_across_windows_of_frames() {
         let ontology = Ontology::from_class_names(&["person"]);
         let map = ClassMap::new(&ontology, &["person"], &[]).unwrap();
-        let mut builder = LabelRowBuilder::new(&ontology, &map, meta(), "model", String::new());
+        let mut builder = LabelRowBuilder::new(&ontology, &map, meta(), LabelSource::model("model"), String::new());
         let frames = 2 * FRAMES_PER_WINDOW as u64 + 7;
         for f in 0..frames {
             builder.add_frame(&FrameDetections { frame_index: f, detections: vec![detection(0, 0.5, (f % 90) as f32); 2] });
@@ -692,9 +725,9 @@ mod tests {
             })
             .collect();
         assert!(frames.iter().map(|f| f.detections.len()).sum::<usize>() >= PARALLEL_HASHING_FROM);
-        let mut together = LabelRowBuilder::new(&ontology, &map, meta(), "model", String::new());
+        let mut together = LabelRowBuilder::new(&ontology, &map, meta(), LabelSource::model("model"), String::new());
         together.add_frames(&frames);
-        let mut one_by_one = LabelRowBuilder::new(&ontology, &map, meta(), "model", String::new());
+        let mut one_by_one = LabelRowBuilder::new(&ontology, &map, meta(), LabelSource::model("model"), String::new());
         frames.iter().for_each(|f| one_by_one.add_frame(f));
         assert_eq!(together.finish(), one_by_one.finish());
     }
@@ -711,7 +744,8 @@ mod tests {
     fn streamed_json_is_byte_for_byte_the_finished_row() {
         let ontology = Ontology::from_class_names(&["person", "Traffic Light"]);
         let map = ClassMap::new(&ontology, &["person", "kite", "Traffic Light"], &[]).unwrap();
-        let mut builder = LabelRowBuilder::new(&ontology, &map, meta(), "model", "Thu, 02 Jan 2025 03:04:05 UTC".into());
+        let mut builder =
+            LabelRowBuilder::new(&ontology, &map, meta(), LabelSource::model("model"), "Thu, 02 Jan 2025 03:04:05 UTC".into());
         for f in 0..20 {
             let detections = (0..f % 4).map(|i| detection(i as usize % 3, 0.3 + i as f32 * 0.17, f as f32 * 7.3 - 20.0)).collect();
             builder.add_frame(&FrameDetections { frame_index: f * 2, detections });
@@ -740,7 +774,7 @@ mod tests {
         let ontology = Ontology::from_class_names(&["person"]);
         let map = ClassMap::new(&ontology, &["person"], &[]).unwrap();
         let build = |source: &str| {
-            let mut b = LabelRowBuilder::new(&ontology, &map, meta(), source, String::new());
+            let mut b = LabelRowBuilder::new(&ontology, &map, meta(), LabelSource::model(source), String::new());
             for f in 0..50 {
                 b.add_frame(&FrameDetections { frame_index: f, detections: vec![detection(0, 0.5, 0.0); 3] });
             }

@@ -15,9 +15,10 @@ mod ontology;
 mod write;
 
 pub use class_map::{ClassMap, ClassMapError};
-pub use hash::{encord_timestamp, encord_timestamp_now, object_hash, uuid_from_seed};
+pub use hash::{encord_timestamp, encord_timestamp_now, object_hash, owner_prefix, uuid_from_seed};
 pub use label_row::{
-    BoundingBox, DataUnit, FrameLabels, FrameObject, InstanceBox, LabelRow, LabelRowBuilder, ObjectAnswer, VideoMeta, mime_type_for,
+    BoundingBox, DataUnit, FrameLabels, FrameObject, InstanceBox, LabelRow, LabelRowBuilder, LabelSource, ObjectAnswer, VideoMeta,
+    mime_type_for,
 };
 pub use merge::{MergeError, MergeStats, merge_prelabels, merge_prelabels_on_frames};
 pub use ontology::{Ontology, OntologyError, OntologyObject};

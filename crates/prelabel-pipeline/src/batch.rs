@@ -17,7 +17,7 @@ use std::path::{Path, PathBuf};
 use std::time::Instant;
 
 use prelabel_encord::client::{ApiError, EncordClient, Http};
-use prelabel_encord::{ClassMap, Ontology, WriteError, merge_prelabels, uuid_from_seed, write_json_atomically};
+use prelabel_encord::{ClassMap, LabelSource, Ontology, WriteError, merge_prelabels, uuid_from_seed, write_json_atomically};
 use serde_json::Value;
 
 use crate::rows::{RowError, label_row, video_metadata};
@@ -353,14 +353,22 @@ fn label_one(
     if let Some(title) = &entry.title {
         meta.data_title = title.clone();
     }
-    let labelled = build_label_row(ontology, class_map, class_count, meta, &config.model_name, detections, config.tracking.as_ref())?;
+    let labelled = build_label_row(
+        ontology,
+        class_map,
+        class_count,
+        meta,
+        LabelSource::model(&config.model_name),
+        detections,
+        config.tracking.as_ref(),
+    )?;
     let detections = labelled.detections_per_class.iter().sum();
     let out = output_path(&config.out_dir, &entry.data_hash);
     match upload {
         Some(Upload { client, project_hash }) => {
             let row = labelled.row.finish();
             let stored = label_row(client, project_hash, &video_metadata(client, project_hash, &entry.data_hash)?)?;
-            let (merged, _) = merge_prelabels(&stored, &row)?;
+            let (merged, _) = merge_prelabels(&stored, &row, &config.model_name)?;
             client.save_label_rows(project_hash, std::slice::from_ref(&merged)).map_err(VideoError::Save)?;
             write_json_atomically(&out, &row)?;
         }

@@ -3,7 +3,7 @@
 //! the frames the detector ran on, or along their image motion, and extrapolated into the frames
 //! it skipped next to the track's ends).
 
-use prelabel_encord::{ClassMap, InstanceBox, LabelRowBuilder, Ontology, VideoMeta, encord_timestamp_now};
+use prelabel_encord::{ClassMap, InstanceBox, LabelRowBuilder, LabelSource, Ontology, VideoMeta, encord_timestamp_now};
 use prelabel_track::{BoxSource, TrackError, Tracker, TrackerConfig};
 
 use crate::VideoDetections;
@@ -55,18 +55,18 @@ pub struct Labelled<'a> {
     pub tracks: Option<TrackStats>,
 }
 
-/// Builds the label row for `detections`; `model_name` goes into the object hashes.
+/// Builds the label row for `detections`; `source` goes into the object hashes.
 pub fn build_label_row<'a>(
     ontology: &'a Ontology,
     class_map: &'a ClassMap,
     class_count: usize,
     meta: VideoMeta,
-    model_name: &str,
+    source: LabelSource<'_>,
     detections: &VideoDetections,
     tracking: Option<&TrackingOptions>,
 ) -> Result<Labelled<'a>, TrackError> {
     let frame_size = (meta.width, meta.height);
-    let mut builder = LabelRowBuilder::new(ontology, class_map, meta, model_name, encord_timestamp_now());
+    let mut builder = LabelRowBuilder::new(ontology, class_map, meta, source, encord_timestamp_now());
     let mut detections_per_class = vec![0u64; class_count];
     for d in detections.frames.iter().flat_map(|f| &f.detections) {
         if let Some(count) = detections_per_class.get_mut(d.class_index) {

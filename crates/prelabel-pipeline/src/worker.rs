@@ -18,7 +18,7 @@ use crate::Detectors;
 use crossbeam_channel::bounded;
 use prelabel_detect::Detector;
 use prelabel_encord::client::{AgentTask, ApiError, EncordClient};
-use prelabel_encord::{ClassMap, ClassMapError, MergeError, MergeStats, Ontology, merge_prelabels};
+use prelabel_encord::{ClassMap, ClassMapError, LabelSource, MergeError, MergeStats, Ontology, merge_prelabels};
 use serde_json::Value;
 use sha2::{Digest, Sha256};
 use tempfile::NamedTempFile;
@@ -464,9 +464,17 @@ impl<'a> Worker<'a> {
         let meta = video_meta_for_stored_row(&stored_row, &detections.info, detections.report.frames_decoded);
         let class_count = detectors.model().class_names().len();
         let tracking = self.config.tracking.as_ref();
-        let labelled = build_label_row(&self.ontology, &self.class_map, class_count, meta, &self.model_name, &detections, tracking)?;
+        let labelled = build_label_row(
+            &self.ontology,
+            &self.class_map,
+            class_count,
+            meta,
+            LabelSource::model(&self.model_name),
+            &detections,
+            tracking,
+        )?;
         metrics.detections.fetch_add(labelled.detections_per_class.iter().sum(), Ordering::Relaxed);
-        let (merged, stats) = merge_prelabels(&stored_row, &labelled.row.finish())?;
+        let (merged, stats) = merge_prelabels(&stored_row, &labelled.row.finish(), &self.model_name)?;
         let project = &self.config.project_hash;
         self.client.save_label_rows(project, std::slice::from_ref(&merged))?;
         let failures = self.client.proceed(project, &self.route.stage_uuid, std::slice::from_ref(&task.uuid), &self.route.pathway_uuid);

@@ -2,7 +2,7 @@
 //! includes this file): 100,000 frames × 10 boxes, one million objects.
 
 use prelabel_core::{BoxXyxy, Detection, FrameDetections};
-use prelabel_encord::{ClassMap, LabelRowBuilder, Ontology, VideoMeta};
+use prelabel_encord::{ClassMap, LabelRowBuilder, LabelSource, Ontology, VideoMeta};
 
 /// Frames of the video.
 pub const FRAMES: u64 = 100_000;
@@ -52,5 +52,5 @@ pub fn frame_detections(frame_index: u64) -> FrameDetections {
 
 /// An empty builder for the video.
 pub fn new_builder<'a>(ontology: &'a Ontology, map: &'a ClassMap) -> LabelRowBuilder<'a> {
-    LabelRowBuilder::new(ontology, map, meta(), "ssdlite_mobilenet_v2_coco_300", "Thu, 02 Jan 2025 03:04:05 UTC".into())
+    LabelRowBuilder::new(ontology, map, meta(), LabelSource::model("ssdlite_mobilenet_v2_coco_300"), "Thu, 02 Jan 2025 03:04:05 UTC".into())
 }
