@@ -22,7 +22,8 @@ pub struct BatchArgs {
     /// `title` (paths relative to the manifest).
     #[arg(long)]
     manifest: PathBuf,
-    /// Where `<data hash>.label_row.json` files and `summary.json` go.
+    /// Where `<data hash>.label_row.json` files and `summary.json` (`summary-shard-I-of-N.json`
+    /// with `--shard`, so shards can share the folder) go.
     #[arg(long)]
     out_dir: PathBuf,
     /// Encord ontology structure JSON; without it one is generated from the model's classes and
@@ -104,7 +105,11 @@ pub fn run(args: BatchArgs) -> anyhow::Result<ExitCode> {
         None => None,
     };
     let upload = client.as_ref().zip(args.upload.clone()).map(|(client, project_hash)| Upload { client, project_hash });
-    let summary_path = args.out_dir.join("summary.json");
+    // Shards of one job may share the output folder: each keeps its own summary.
+    let summary_path = args.out_dir.join(match args.shard {
+        Some(shard) => format!("summary-shard-{}-of-{}.json", shard.index, shard.count),
+        None => "summary.json".to_owned(),
+    });
     let bad_lines: Vec<BadLine> = line_errors.iter().map(|e| BadLine { line: e.line, error: e.reason.clone() }).collect();
     let write_summary = |videos: &[VideoOutcome]| {
         let shard = args.shard.map(|s| format!("{}/{}", s.index, s.count));

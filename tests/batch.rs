@@ -151,21 +151,44 @@ fn a_killed_run_resumes_without_redoing_finished_videos_and_ends_like_an_uninter
 }
 
 #[test]
-fn three_shards_split_the_manifest_without_overlap() {
+fn three_shards_split_the_manifest_without_overlap_in_one_shared_folder() {
     let dir = tempfile::tempdir().unwrap();
     let (manifest, files) = copies(dir.path(), &data("bikes.mp4"), 9);
+    // The shared folder holds a temporary file a killed run left an hour ago, and one another
+    // shard is writing now: the first goes, the second stays.
+    let out_dir = dir.path().join("labels");
+    std::fs::create_dir_all(&out_dir).unwrap();
+    let (stale, fresh) = (out_dir.join(".prelabel-killed.tmp"), out_dir.join(".prelabel-writing.tmp"));
+    std::fs::write(&stale, b"partial").unwrap();
+    std::fs::write(&fresh, b"partial").unwrap();
+    let an_hour_ago = std::time::SystemTime::now() - std::time::Duration::from_secs(3600);
+    std::fs::File::options().write(true).open(&stale).unwrap().set_modified(an_hour_ago).unwrap();
+    // The three shards at once, as the pods of an Indexed Job on a shared volume run.
+    let shards: Vec<(&str, std::process::Child)> = ["0/3", "1/3", "2/3"]
+        .into_iter()
+        .map(|shard| {
+            let mut command = batch(&manifest, &out_dir, &["--shard", shard, "--frame-stride", "50"]);
+            (shard, command.stdout(std::process::Stdio::piped()).stderr(std::process::Stdio::piped()).spawn().unwrap())
+        })
+        .collect();
     let mut seen: Vec<BTreeSet<String>> = Vec::new();
-    for shard in ["0/3", "1/3", "2/3"] {
-        let out_dir = dir.path().join(format!("shard-{}", &shard[..1]));
-        let out = run_batch(&manifest, &out_dir, &["--shard", shard, "--frame-stride", "50"]);
-        assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
-        seen.push(label_rows(&out_dir));
+    for (shard, child) in shards {
+        let out = child.wait_with_output().unwrap();
+        assert!(out.status.success(), "{shard}: {}", String::from_utf8_lossy(&out.stderr));
+        let file = out_dir.join(format!("summary-shard-{}-of-3.json", &shard[..1]));
+        let summary: Value = serde_json::from_slice(&std::fs::read(&file).unwrap()).unwrap();
+        seen.push(
+            summary["videos"].as_array().unwrap().iter().map(|v| format!("{}.label_row.json", v["data_hash"].as_str().unwrap())).collect(),
+        );
     }
     let all: BTreeSet<String> = files.iter().map(|f| format!("{}.label_row.json", prelabel_pipeline::derived_data_hash(f))).collect();
     let union: BTreeSet<String> = seen.iter().flatten().cloned().collect();
     assert_eq!(union, all, "together the shards cover the manifest");
     assert_eq!(seen.iter().map(BTreeSet::len).sum::<usize>(), all.len(), "no video in two shards");
     assert!(seen.iter().all(|s| !s.is_empty()), "each shard had work: {seen:?}");
+    assert_eq!(label_rows(&out_dir), all, "every row written, none lost to another shard");
+    assert!(!stale.exists() && fresh.exists());
+    assert!(!out_dir.join("summary.json").exists());
 }
 
 /// `python3 -m http.server` on a loopback port, serving `dir`; killed when dropped.

@@ -221,13 +221,20 @@ pub fn output_path(out_dir: &Path, data_hash: &str) -> PathBuf {
     out_dir.join(format!("{data_hash}.label_row.json"))
 }
 
-/// Deletes temporary files a killed run left in `out_dir`.
+/// A temporary file not written to for this long was left by a killed run; younger ones may be
+/// another shard's, writing into the same folder (a download, or a row about to be renamed).
+const STALE_TEMPORARY_AGE: std::time::Duration = std::time::Duration::from_secs(15 * 60);
+
+/// Deletes temporary files a killed run left in `out_dir` (not written to for
+/// [`STALE_TEMPORARY_AGE`]).
 fn remove_stale_temporaries(out_dir: &Path) {
     let Ok(entries) = std::fs::read_dir(out_dir) else { return };
     for entry in entries.flatten() {
         let name = entry.file_name();
         let name = name.to_string_lossy();
-        if name.starts_with(".prelabel-") && name.ends_with(".tmp") && std::fs::remove_file(entry.path()).is_ok() {
+        // Another shard (or run) writing into the same folder keeps its temporaries fresh.
+        let stale = entry.metadata().and_then(|m| m.modified()).is_ok_and(|at| at.elapsed().is_ok_and(|age| age >= STALE_TEMPORARY_AGE));
+        if name.starts_with(".prelabel-") && name.ends_with(".tmp") && stale && std::fs::remove_file(entry.path()).is_ok() {
             tracing::info!(file = %name, "removed a temporary file of an interrupted run");
         }
     }
