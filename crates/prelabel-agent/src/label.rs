@@ -11,7 +11,7 @@ use prelabel_core::{FrameDetections, InputTransform};
 use prelabel_decode::{LumaWriter, TensorWriter, VideoSource};
 use prelabel_encord::client::{ApiError, ApiErrorKind};
 use prelabel_encord::{ClassMap, LabelSource, Ontology};
-use prelabel_pipeline::rows::{RowError, label_row, video_metadata};
+use prelabel_pipeline::rows::{RowError, label_row, reread_label_row, video_metadata};
 use prelabel_pipeline::{FlowStats, Follower, StageTimings, TrackingOptions, VideoDetections, build_label_row, video_meta_for_stored_row};
 use serde::Deserialize;
 
@@ -189,6 +189,8 @@ impl Agent {
         let row = labelled.row.finish();
         let objects: usize =
             row.data_units.values().flat_map(|u| u.labels.iter()).filter(|(f, _)| scope.contains(f)).map(|(_, l)| l.objects.len()).sum();
+        // Merged into the row as it is now (a person may have edited it since it was read).
+        let stored = reread_label_row(&self.client, project, &stored).map_err(|e| AgentError::row("label row", e, false))?;
         let (merged, stats) = prelabel_encord::merge_prelabels_on_frames(&stored, &row, &self.model_name, &scope)
             .map_err(|e| AgentError::Internal(e.to_string()))?;
         self.client.save_label_rows(project, std::slice::from_ref(&merged)).map_err(|e| AgentError::api("save", &e, false))?;

@@ -45,3 +45,12 @@ pub fn label_row(client: &EncordClient, project: &str, meta: &LabelRowMetadata) 
     };
     rows.into_iter().find(|r| r["data_hash"] == meta.data_hash.as_str()).ok_or_else(|| RowError::NoRow(meta.data_hash.clone()))
 }
+
+/// `row` (a label row read earlier) as the server has it now: a save replaces the whole row, so
+/// what is merged into must be read just before, not when the work on it began.
+pub fn reread_label_row(client: &EncordClient, project: &str, row: &Value) -> Result<Value, RowError> {
+    let data_hash = row["data_hash"].as_str().unwrap_or_default();
+    let label_hash = row["label_hash"].as_str().ok_or_else(|| RowError::NoRow(data_hash.to_owned()))?;
+    let rows = client.label_rows(project, &[label_hash.to_owned()])?;
+    rows.into_iter().find(|r| r["data_hash"] == data_hash).ok_or_else(|| RowError::NoRow(data_hash.to_owned()))
+}

@@ -25,7 +25,7 @@ use tempfile::NamedTempFile;
 
 use prelabel_track::TrackError;
 
-use crate::rows::{RowError, label_row, video_metadata};
+use crate::rows::{RowError, label_row, reread_label_row, video_metadata};
 use crate::{PipelineError, PipelineOptions, TrackingOptions, build_label_row, detect_video, video_meta_for_stored_row};
 
 /// Replica `index` of `count`: takes the tasks whose data hash falls in its shard.
@@ -474,8 +474,10 @@ impl<'a> Worker<'a> {
             tracking,
         )?;
         metrics.detections.fetch_add(labelled.detections_per_class.iter().sum(), Ordering::Relaxed);
-        let (merged, stats) = merge_prelabels(&stored_row, &labelled.row.finish(), &self.model_name)?;
         let project = &self.config.project_hash;
+        // Merged into the row as it is now: it was read before the download and the detector.
+        let stored_row = reread_label_row(self.client, project, &stored_row)?;
+        let (merged, stats) = merge_prelabels(&stored_row, &labelled.row.finish(), &self.model_name)?;
         self.client.save_label_rows(project, std::slice::from_ref(&merged))?;
         let failures = self.client.proceed(project, &self.route.stage_uuid, std::slice::from_ref(&task.uuid), &self.route.pathway_uuid);
         add_time(&metrics.save_micros, started);
