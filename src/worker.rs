@@ -144,5 +144,10 @@ pub fn run(args: WorkerArgs) -> anyhow::Result<ExitCode> {
     for failed in &report.failed {
         eprintln!("failed: task {} ({}): {}", failed.task_uuid, failed.data_title, failed.reason);
     }
+    // A single pass whose listing failed did not drain the stage: not a success.
+    if args.once && report.listing_failures > 0 {
+        eprintln!("error: listing the stage's tasks failed; the stage may not be drained");
+        return Ok(ExitCode::from(exit::ENCORD));
+    }
     Ok(ExitCode::from(if report.failed.is_empty() { exit::SUCCESS } else { exit::SOME_FAILED }))
 }

@@ -240,6 +240,9 @@ pub struct WorkerReport {
     pub done: Vec<DoneTask>,
     /// Tasks that failed.
     pub failed: Vec<FailedTask>,
+    /// Passes over the stage cut short because listing its tasks failed (after the client's
+    /// retries): with `once`, the stage may not be drained.
+    pub listing_failures: u64,
 }
 
 /// A task ready for the detector: its stored label row and its video on disk.
@@ -311,13 +314,17 @@ impl<'a> Worker<'a> {
     /// the task in progress is finished before returning.
     pub fn run(&self, detectors: &mut Detectors, stop: &AtomicBool, metrics: &Metrics) -> WorkerReport {
         let failed_ids: Mutex<HashSet<String>> = Mutex::new(HashSet::new());
+        // Tasks done here: one listed again was not moved on by its proceed, and is left rather
+        // than labelled again on every pass.
+        let done_ids: Mutex<HashSet<String>> = Mutex::new(HashSet::new());
+        let listing_failures = AtomicU64::new(0);
         let enough = AtomicBool::new(false);
         let halted = || stop.load(Ordering::Relaxed) || enough.load(Ordering::Relaxed);
         let mut report = WorkerReport::default();
         std::thread::scope(|scope| {
             let (fetched_tx, fetched_rx) = bounded::<Fetched>(self.config.prefetch.max(1));
             let (ack_tx, ack_rx) = bounded::<()>(1);
-            let failed_ref = &failed_ids;
+            let (failed_ref, done_ref, listing_failures_ref) = (&failed_ids, &done_ids, &listing_failures);
             scope.spawn(move || {
                 loop {
                     let tasks = self.client.stage_tasks(&self.config.project_hash, &self.route.stage_uuid);
@@ -329,12 +336,18 @@ impl<'a> Worker<'a> {
                             Ok(t) => t,
                             Err(e) => {
                                 tracing::error!(error = %e, "listing the stage's tasks failed; retrying next pass");
+                                listing_failures_ref.fetch_add(1, Ordering::Relaxed);
                                 break;
                             }
                         };
                         let skip = self.config.shard.is_some_and(|s| !s.contains(&task.data_hash))
                             || failed_ref.lock().is_ok_and(|f| f.contains(&task.uuid));
                         if skip {
+                            continue;
+                        }
+                        if done_ref.lock().is_ok_and(|d| d.contains(&task.uuid)) {
+                            tracing::warn!(task = %task.uuid, title = %task.data_title,
+                                "task is still in the stage after it was labelled and proceeded; not labelling it again");
                             continue;
                         }
                         let started = Instant::now();
@@ -379,6 +392,9 @@ impl<'a> Worker<'a> {
                 }
                 match self.process_with_retries(&task, first_attempt, detectors, metrics) {
                     Ok(merge) => {
+                        if let Ok(mut d) = done_ids.lock() {
+                            d.insert(task.uuid.clone());
+                        }
                         report.done.push(DoneTask { task_uuid: task.uuid.clone(), data_title: task.data_title.clone(), merge });
                         metrics.tasks_done.fetch_add(1, Ordering::Relaxed);
                     }
@@ -396,6 +412,7 @@ impl<'a> Worker<'a> {
                 }
             }
         });
+        report.listing_failures = listing_failures.into_inner();
         report
     }
 
