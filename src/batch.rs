@@ -143,9 +143,10 @@ pub fn run(args: BatchArgs) -> anyhow::Result<ExitCode> {
         println!("{}", std::fs::read_to_string(&summary_path).unwrap_or_default());
     }
     eprintln!(
-        "batch: {} videos done, {} already done, {} failed, {} bad manifest lines; summary: {}",
+        "batch: {} videos done, {} already done, {} uploaded from an earlier run's file, {} failed, {} bad manifest lines; summary: {}",
         outcomes.iter().filter(|o| o.status == "done" || o.status == "partial").count(),
         outcomes.iter().filter(|o| o.status == "already_done").count(),
+        outcomes.iter().filter(|o| o.status == "uploaded").count(),
         failed,
         bad_lines.len(),
         summary_path.display()

@@ -264,12 +264,24 @@ fn upload_saves_each_row_to_the_project_beside_its_file() {
     let manifest = dir.path().join("videos.jsonl");
     std::fs::write(&manifest, serde_json::json!({"path": bikes.to_str().unwrap(), "data_hash": ids::data_hash(0)}).to_string()).unwrap();
     let out_dir = dir.path().join("labels");
-    let out = batch(&manifest, &out_dir, &["--frame-stride", "25", "--upload", ids::PROJECT])
-        .env("ENCORD_SSH_KEY_FILE", &key)
-        .env("ENCORD_DOMAIN", &server.base)
-        .output()
-        .unwrap();
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    // A first run without --upload writes the file only; the run with --upload then uploads that
+    // file rather than taking it for done (and a third run has nothing left to do).
+    assert!(run_batch(&manifest, &out_dir, &["--frame-stride", "25"]).status.success());
+    let upload = || {
+        let out = batch(&manifest, &out_dir, &["--frame-stride", "25", "--upload", ids::PROJECT, "--json-summary"])
+            .env("ENCORD_SSH_KEY_FILE", &key)
+            .env("ENCORD_DOMAIN", &server.base)
+            .output()
+            .unwrap();
+        assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+        let summary: Value = serde_json::from_slice(&out.stdout).unwrap();
+        summary["videos"][0]["status"].as_str().unwrap().to_owned()
+    };
+    assert_eq!(upload(), "uploaded");
+    assert_eq!(upload(), "already_done");
+    // From scratch, labelling and uploading in one run (replacing the pre-labels saved above).
+    std::fs::remove_dir_all(&out_dir).unwrap();
+    assert_eq!(upload(), "done");
 
     let file = read_label_row(&out_dir.join(format!("{}.label_row.json", ids::data_hash(0))));
     let written: BTreeSet<(u64, String)> = file

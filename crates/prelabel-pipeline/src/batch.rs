@@ -8,7 +8,9 @@
 //! overwrite that line's) is reported with its number and skipped. Each video's label row is written atomically to
 //! `<out dir>/<data hash>.label_row.json`, so a file there is always complete: a rerun skips the
 //! videos whose file exists and does the rest, and killing the job loses only the videos in
-//! flight. Several videos may decode at once, their frames filling the same inference batches
+//! flight. When uploading, a video is done once its row was also saved to the project (recorded
+//! in `<data hash>.uploaded.json`); a file an earlier run wrote without uploading is uploaded as
+//! it is, without labelling the video again. Several videos may decode at once, their frames filling the same inference batches
 //! (`max_in_flight_videos`; what a big GPU needs to stay busy). `--shard I/N` keeps the entries whose data hash falls in shard I (the same stable
 //! hash as the worker's), so N hosts split one manifest with no coordinator.
 
@@ -17,7 +19,7 @@ use std::path::{Path, PathBuf};
 use std::time::Instant;
 
 use prelabel_encord::client::{ApiError, EncordClient, Http};
-use prelabel_encord::{ClassMap, LabelSource, Ontology, WriteError, merge_prelabels, uuid_from_seed, write_json_atomically};
+use prelabel_encord::{ClassMap, LabelRow, LabelSource, Ontology, WriteError, merge_prelabels, uuid_from_seed, write_json_atomically};
 use serde_json::Value;
 
 use crate::rows::{RowError, label_row, video_metadata};
@@ -183,7 +185,9 @@ pub struct VideoOutcome {
     pub source: String,
     /// Its data hash (the output is `<data hash>.label_row.json`).
     pub data_hash: String,
-    /// `done`, `partial` (labelled what decoded), `already_done` (an earlier run wrote it) or `failed`.
+    /// `done`, `partial` (labelled what decoded), `already_done` (an earlier run wrote it, and
+    /// uploaded it when uploading), `uploaded` (an earlier run wrote it without uploading; its
+    /// file was uploaded now) or `failed`.
     pub status: &'static str,
     /// Frames decoded.
     pub frames: u64,
@@ -214,11 +218,44 @@ enum VideoError {
     Save(ApiError),
     #[error("temporary file in {0}: {1}")]
     Temporary(String, std::io::Error),
+    #[error("{0}: not a label row ({1})")]
+    Unreadable(String, String),
 }
 
 /// The output file of an entry.
 pub fn output_path(out_dir: &Path, data_hash: &str) -> PathBuf {
     out_dir.join(format!("{data_hash}.label_row.json"))
+}
+
+/// The record of an entry's upload: `{"project_hash": …}`, written once its row was saved there.
+fn upload_record_path(out_dir: &Path, data_hash: &str) -> PathBuf {
+    out_dir.join(format!("{data_hash}.uploaded.json"))
+}
+
+/// Whether an earlier run saved `data_hash`'s row to `project_hash`.
+fn uploaded_to(out_dir: &Path, data_hash: &str, project_hash: &str) -> bool {
+    let record = std::fs::read(upload_record_path(out_dir, data_hash)).ok().and_then(|b| serde_json::from_slice::<Value>(&b).ok());
+    record.is_some_and(|r| r["project_hash"] == project_hash)
+}
+
+/// Saves `row` (an entry's pre-labels) to the upload's project, merged with the stored row
+/// under the worker's rules, and records that it did.
+fn upload_row(entry: &ManifestEntry, row: &LabelRow, upload: &Upload<'_>, config: &BatchConfig) -> Result<(), VideoError> {
+    let Upload { client, project_hash } = upload;
+    let stored = label_row(client, project_hash, &video_metadata(client, project_hash, &entry.data_hash)?)?;
+    let (merged, _) = merge_prelabels(&stored, row, &config.model_name)?;
+    client.save_label_rows(project_hash, std::slice::from_ref(&merged)).map_err(VideoError::Save)?;
+    write_json_atomically(&upload_record_path(&config.out_dir, &entry.data_hash), &serde_json::json!({"project_hash": project_hash}))?;
+    Ok(())
+}
+
+/// Uploads the row an earlier run wrote for `entry` without uploading it.
+fn upload_written(entry: &ManifestEntry, upload: &Upload<'_>, config: &BatchConfig) -> Result<(), VideoError> {
+    let path = output_path(&config.out_dir, &entry.data_hash);
+    let unreadable = |cause: String| VideoError::Unreadable(path.display().to_string(), cause);
+    let bytes = std::fs::read(&path).map_err(|e| unreadable(e.to_string()))?;
+    let row: LabelRow = serde_json::from_slice(&bytes).map_err(|e| unreadable(e.to_string()))?;
+    upload_row(entry, &row, upload, config)
 }
 
 /// A temporary file not written to for this long was left by a killed run; younger ones may be
@@ -295,7 +332,16 @@ pub fn run_batch(
     let mut todo = Vec::new();
     for entry in entries.iter().filter(|e| config.shard.is_none_or(|s| s.contains(&e.data_hash))) {
         if output_path(&config.out_dir, &entry.data_hash).is_file() {
-            on_outcome(&outcome(entry, "already_done"));
+            // Written before; when uploading, uploaded before too, or its file is uploaded now.
+            match upload.filter(|u| !uploaded_to(&config.out_dir, &entry.data_hash, &u.project_hash)) {
+                None => on_outcome(&outcome(entry, "already_done")),
+                Some(upload) => {
+                    let started = Instant::now();
+                    let error = upload_written(entry, upload, config).err().map(|e| e.to_string());
+                    let status = if error.is_some() { "failed" } else { "uploaded" };
+                    on_outcome(&VideoOutcome { error, seconds: started.elapsed().as_secs_f64(), ..outcome(entry, status) });
+                }
+            }
         } else {
             todo.push(EntryInput { entry, http, config });
         }
@@ -372,11 +418,9 @@ fn label_one(
     let detections = labelled.detections_per_class.iter().sum();
     let out = output_path(&config.out_dir, &entry.data_hash);
     match upload {
-        Some(Upload { client, project_hash }) => {
+        Some(upload) => {
             let row = labelled.row.finish();
-            let stored = label_row(client, project_hash, &video_metadata(client, project_hash, &entry.data_hash)?)?;
-            let (merged, _) = merge_prelabels(&stored, &row, &config.model_name)?;
-            client.save_label_rows(project_hash, std::slice::from_ref(&merged)).map_err(VideoError::Save)?;
+            upload_row(entry, &row, upload, config)?;
             write_json_atomically(&out, &row)?;
         }
         None => labelled.row.write_json_atomically(&out)?,
