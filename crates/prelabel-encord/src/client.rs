@@ -186,10 +186,14 @@ fn unix_now() -> i64 {
     SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, |d| d.as_secs() as i64)
 }
 
-/// One attempt's outcome: done, or worth another try after the given wait (`None`: backoff).
+/// One attempt's outcome: done, or worth another try.
 enum Attempt<T> {
     Done(Result<T, ApiError>),
+    /// Worth another try after the given wait (`None`: backoff), for calls that may run twice.
     Retry(ApiError, Option<Duration>),
+    /// No connection was made, so the request never reached the server: worth another try even
+    /// for a call that must not run twice.
+    Unsent(ApiError),
 }
 
 /// Plain HTTPS with the client's timeouts and retries, and no Encord signature: for signed URLs
@@ -232,6 +236,7 @@ impl EncordClient {
             }
             match self.http.send(request, &endpoint, &trace_id) {
                 Attempt::Retry(e, after) => Attempt::Retry(e, after),
+                Attempt::Unsent(e) => Attempt::Unsent(e),
                 Attempt::Done(Err(e)) => Attempt::Done(Err(e)),
                 Attempt::Done(Ok(response)) => {
                     let status = response.status().as_u16();
@@ -257,12 +262,15 @@ impl EncordClient {
 
     /// A signed legacy RPC on project `project_hash`; returns the envelope's `response`.
     fn legacy(&self, project_hash: &str, query_type: &str, query_method: &str, uid: Value, payload: Value) -> Result<Value, ApiError> {
+        // The SDK does not retry a create on its status or a lost response (PROTOCOL.md §3.3): a
+        // second create may meet the first one's row. A connection never made is retried.
+        let may_run_twice = !(query_type == "labelrow" && query_method == "PUT");
         let endpoint = format!("{query_type}/{query_method}");
         let trace_id = format!("{:016x}{:016x}", random_u64(), random_u64());
         let body = json!({"query_type": query_type, "query_method": query_method, "values": {"uid": uid, "payload": payload}});
         let body_bytes = serde_json::to_vec(&body).unwrap_or_default();
         let error = |kind, message: String| ApiError { kind, endpoint: endpoint.clone(), message, trace_id: trace_id.clone() };
-        self.http.with_retries(|| {
+        let attempt = || {
             let request = self
                 .http
                 .client
@@ -277,6 +285,7 @@ impl EncordClient {
                 Attempt::Done(Ok(r)) => r,
                 Attempt::Done(Err(e)) => return Attempt::Done(Err(e)),
                 Attempt::Retry(e, after) => return Attempt::Retry(e, after),
+                Attempt::Unsent(e) => return Attempt::Unsent(e),
             };
             let status = response.status().as_u16();
             let envelope: Value = match response.bytes() {
@@ -308,6 +317,10 @@ impl EncordClient {
                 _ => ApiErrorKind::Server,
             };
             Attempt::Done(Err(error(kind, message)))
+        };
+        self.http.with_retries(|| match attempt() {
+            Attempt::Retry(e, _) if !may_run_twice => Attempt::Done(Err(e)),
+            other => other,
         })
     }
 
@@ -459,18 +472,20 @@ impl Http {
     fn with_retries<T>(&self, mut attempt: impl FnMut() -> Attempt<T>) -> Result<T, ApiError> {
         let mut backoff = self.policy.backoff_base;
         for retry in 0.. {
-            match attempt() {
+            let (error, retry_after) = match attempt() {
                 Attempt::Done(result) => return result,
-                Attempt::Retry(error, _) if retry >= self.policy.max_retries => return Err(error),
-                Attempt::Retry(error, retry_after) => {
-                    let jittered = backoff.mul_f64(0.5 + (random_u64() % 1000) as f64 / 2000.0);
-                    let wait = retry_after.unwrap_or(jittered).min(self.policy.backoff_cap);
-                    tracing::warn!(endpoint = %error.endpoint, kind = ?error.kind, trace = %error.trace_id,
-                        wait_ms = wait.as_millis() as u64, "retrying: {}", error.message);
-                    std::thread::sleep(wait);
-                    backoff = (backoff * 2).min(self.policy.backoff_cap);
-                }
+                Attempt::Retry(error, retry_after) => (error, retry_after),
+                Attempt::Unsent(error) => (error, None),
+            };
+            if retry >= self.policy.max_retries {
+                return Err(error);
             }
+            let jittered = backoff.mul_f64(0.5 + (random_u64() % 1000) as f64 / 2000.0);
+            let wait = retry_after.unwrap_or(jittered).min(self.policy.backoff_cap);
+            tracing::warn!(endpoint = %error.endpoint, kind = ?error.kind, trace = %error.trace_id,
+                wait_ms = wait.as_millis() as u64, "retrying: {}", error.message);
+            std::thread::sleep(wait);
+            backoff = (backoff * 2).min(self.policy.backoff_cap);
         }
         unreachable!("the loop returns once the retries are spent")
     }
@@ -480,6 +495,7 @@ impl Http {
         let error = |kind, message: String| ApiError { kind, endpoint: endpoint.to_owned(), message, trace_id: trace_id.to_owned() };
         let response = match request.header("X-Cloud-Trace-Context", format!("{trace_id}/1;o=1")).send() {
             Ok(r) => r,
+            Err(e) if e.is_connect() => return Attempt::Unsent(error(ApiErrorKind::Transport, transport_message(&e))),
             Err(e) => return Attempt::Retry(error(ApiErrorKind::Transport, transport_message(&e)), None),
         };
         let status = response.status().as_u16();
@@ -509,6 +525,7 @@ impl Http {
                 Attempt::Done(Ok(r)) => r,
                 Attempt::Done(Err(e)) => return Attempt::Done(Err(e)),
                 Attempt::Retry(e, after) => return Attempt::Retry(e, after),
+                Attempt::Unsent(e) => return Attempt::Unsent(e),
             };
             let status = response.status().as_u16();
             if status != 200 {
