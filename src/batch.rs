@@ -97,7 +97,8 @@ pub fn run(args: BatchArgs) -> anyhow::Result<ExitCode> {
         max_video_bytes: args.max_video_mib.saturating_mul(1024 * 1024),
         max_in_flight_videos: args
             .max_in_flight_videos
-            .map_or(if args.detector.device == prelabel_detect::Device::Cpu { 1 } else { 4 }, |k| k as usize),
+            // The device the detector runs on (`--device auto` may have fallen back to the cpu).
+            .map_or(if detectors.model().device() == prelabel_detect::Device::Cpu { 1 } else { 4 }, |k| k as usize),
     };
     let http = Http::new(RetryPolicy::default())?;
     let client = match &args.upload {
@@ -151,5 +152,10 @@ pub fn run(args: BatchArgs) -> anyhow::Result<ExitCode> {
         bad_lines.len(),
         summary_path.display()
     );
-    Ok(ExitCode::from(if failed == 0 && bad_lines.is_empty() { exit::SUCCESS } else { exit::SOME_FAILED }))
+    let partial = outcomes.iter().any(|o| o.status == "partial");
+    Ok(ExitCode::from(match (failed == 0 && bad_lines.is_empty(), partial) {
+        (false, _) => exit::SOME_FAILED,
+        (true, true) => exit::PARTIAL,
+        (true, false) => exit::SUCCESS,
+    }))
 }

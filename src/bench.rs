@@ -455,11 +455,14 @@ pub fn run(args: BenchArgs) -> anyhow::Result<ExitCode> {
         return Ok(ExitCode::SUCCESS);
     }
     let machine = machine();
-    let batch_sizes = match (&args.batch_sizes[..], args.detector.batch_size) {
+    let mut batch_sizes = match (&args.batch_sizes[..], args.detector.batch_size) {
         ([], Some(b)) => vec![b],
         ([], None) => DEFAULT_BATCH_SIZES.to_vec(),
         (sizes, _) => sizes.to_vec(),
     };
+    // In increasing order, once each: the report's rows and the plot's axis follow them.
+    batch_sizes.sort_unstable();
+    batch_sizes.dedup();
     let model_name = args.detector.model_name();
     let mut measured_rss = true;
     let (mut decode_runs, mut python_runs) = (Vec::new(), Vec::new());

@@ -35,7 +35,7 @@ pub struct ServeAgentArgs {
     #[arg(long, default_value = "0.0.0.0:8443")]
     bind: SocketAddr,
     /// The TLS certificate chain (PEM, leaf first).
-    #[arg(long, requires = "tls_key")]
+    #[arg(long, requires = "tls_key", required_unless_present = "insecure_http")]
     tls_cert: Option<PathBuf>,
     /// The TLS certificate's private key (PEM).
     #[arg(long, requires = "tls_cert")]
@@ -95,8 +95,8 @@ pub fn run(args: ServeAgentArgs) -> anyhow::Result<ExitCode> {
         max_frames: args.max_frames,
         frame_stride: args.detector.frame_stride,
         cors_origin,
-        max_body_bytes: args.max_body_kib * 1024,
-        max_video_bytes: args.max_video_mib * 1024 * 1024,
+        max_body_bytes: args.max_body_kib.saturating_mul(1024),
+        max_video_bytes: args.max_video_mib.saturating_mul(1024 * 1024),
         aliases: args.detector.aliases.clone(),
         decode_threads: pipeline.decode_threads,
         hw_decode: pipeline.hw_decode,
