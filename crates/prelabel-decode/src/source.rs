@@ -112,6 +112,8 @@ pub struct VideoSource {
     decoder: ffmpeg::decoder::Video,
     stream_index: usize,
     info: VideoInfo,
+    /// How it was opened, for reopening it the same way.
+    opened_with: (usize, HwDecode),
 }
 
 fn init_ffmpeg() {
@@ -174,7 +176,7 @@ impl VideoSource {
         if info.width == 0 || info.height == 0 {
             return Err(DecodeError::NoVideoStream { path: path_buf });
         }
-        Ok(Self { path: path_buf, input, decoder, stream_index, info })
+        Ok(Self { path: path_buf, input, decoder, stream_index, info, opened_with: (decode_threads, hw) })
     }
 
     /// What the container says about the stream.
@@ -325,12 +327,14 @@ impl VideoSource {
             let report = self.decode(on_frame)?;
             return Ok(SeekReport { report, start_index: 0, pre_roll: 0, fallback: None });
         }
-        let threads = self.decoder.threading().count;
         match self.seek_and_decode(first, &mut on_frame) {
             Ok(report) => Ok(report),
             Err(NoSeek(reason)) => {
                 let mut pre_roll = 0;
-                let report = VideoSource::open(&self.path, threads)?.decode(|frame| {
+                // Reopened as it was opened (NVDEC or not, the same threads), this one closed first.
+                let (path, (threads, hw)) = (self.path.clone(), self.opened_with);
+                drop(self);
+                let report = VideoSource::open_with(&path, threads, hw)?.decode(|frame| {
                     if frame.index() < first {
                         pre_roll += 1;
                         return ControlFlow::Continue(());

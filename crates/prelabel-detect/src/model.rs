@@ -324,24 +324,31 @@ impl Detector {
                     c.truncate(max);
                     c
                 };
-                kept.into_iter()
-                    .map(|c| Detection {
-                        class_index: c.class_index,
-                        score: c.score,
-                        bbox_in_frame_px: transform.frame_from_input(&c.bbox_in_input_px),
-                    })
-                    .collect()
+                in_frame(kept, transform)
             })
             .collect();
         Ok(BatchDetections { per_frame, infer_time, postprocess_time: started.elapsed() })
     }
 }
 
+/// `kept` as detections in the frame `transform` maps to; a box wholly in the letterbox padding
+/// (or outside the frame) is clipped to nothing and dropped.
+fn in_frame(kept: Vec<Candidate>, transform: &InputTransform) -> Vec<Detection> {
+    kept.into_iter()
+        .map(|c| Detection {
+            class_index: c.class_index,
+            score: c.score,
+            bbox_in_frame_px: transform.frame_from_input(&c.bbox_in_input_px),
+        })
+        .filter(|d| d.bbox_in_frame_px.width() > 0.0 && d.bbox_in_frame_px.height() > 0.0)
+        .collect()
+}
+
 /// The result of one [`Detector::detect`] call.
 #[derive(Debug, Clone, PartialEq)]
 pub struct BatchDetections {
     /// Detections of frame i of the batch, in frame pixels, best score first (finite boxes with
-    /// an area only).
+    /// an area in the frame only).
     pub per_frame: Vec<Vec<Detection>>,
     /// Time inside ONNX Runtime.
     pub infer_time: Duration,
@@ -455,6 +462,17 @@ fn class_names(model_path: &Path, from_metadata: Option<Vec<String>>, class_coun
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn boxes_in_the_letterbox_padding_are_dropped_and_others_mapped_to_the_frame() {
+        // 1920×1080 letterboxed into 640×640: 140 rows of padding above the picture.
+        let transform = InputTransform::letterbox(1920, 1080, 640, 640);
+        let candidate = |y1: f32, y2: f32| Candidate { class_index: 0, score: 0.9, bbox_in_input_px: BoxXyxy::new(100.0, y1, 200.0, y2) };
+        let detections = in_frame(vec![candidate(100.0, 135.0), candidate(200.0, 300.0)], &transform);
+        assert_eq!(detections.len(), 1, "{detections:?}");
+        let b = &detections[0].bbox_in_frame_px;
+        assert!((b.y1 - 180.0).abs() < 1e-3 && (b.y2 - 480.0).abs() < 1e-3, "{b:?}");
+    }
 
     #[test]
     fn ssd_anchors_keep_their_best_class_above_the_threshold_scaled_to_input_pixels() {
