@@ -53,8 +53,8 @@ pub struct ServeAgentArgs {
     #[arg(long, default_value = DEFAULT_CORS_ORIGIN_REGEX)]
     cors_origin_regex: String,
     /// Detectors kept loaded; calls on different videos infer in parallel up to this many
-    /// (the --threads budget is split between them).
-    #[arg(long, default_value_t = 1, value_parser = clap::value_parser!(u32).range(1..=16))]
+    /// (the --threads budget is split between them); --inference-sessions says the same.
+    #[arg(long, default_value_t = 1, value_parser = clap::value_parser!(u32).range(1..=16), conflicts_with = "inference_sessions")]
     detectors: u32,
     /// Largest request body, in KiB (larger: 413).
     #[arg(long, default_value_t = 64)]
@@ -84,7 +84,8 @@ pub fn run(args: ServeAgentArgs) -> anyhow::Result<ExitCode> {
     let key = SigningKey::from_env()?;
     let client = EncordClient::new(&args.domain, key, RetryPolicy::default())?;
     let mut per_call = args.detector.clone();
-    per_call.inference_sessions = Some(args.detectors);
+    // --inference-sessions, given instead of --detectors, means the same.
+    per_call.inference_sessions = Some(args.detector.inference_sessions.unwrap_or(args.detectors));
     let (detectors, pipeline) = per_call.load()?;
     let config = AgentConfig {
         scope: match args.scope {
