@@ -3,9 +3,9 @@
 //! touched, replaces only its own untouched pre-labels, and saves the result.
 //!
 //! An object instance (all its frames) is an **untouched pre-label** when every frame entry has
-//! `manualAnnotation: false` and was last edited by whoever created it, and nobody answered its
-//! attributes (its `object_answers` entry has no classification, and it has no
-//! `object_actions`): pre-labels are written with none. It is **the model's own** when its
+//! `manualAnnotation: false` and was last edited by whoever created it, and no person answered
+//! its attributes (no answer in its `object_answers` or `object_actions` entry is other than
+//! `manualAnnotation: false`): pre-labels are written with none. It is **the model's own** when its
 //! object hash starts with the model's [`owner_prefix`](crate::owner_prefix), as every hash of
 //! its pre-labels does: so its earlier pre-labels are replaced whatever run made them (the
 //! worker's tracks, an editor call from another frame, a run whose detections changed or found
@@ -101,16 +101,15 @@ fn merge_scoped(stored: &Value, ours: &LabelRow, model: &str, scope: Option<&BTr
             *untouched.entry(hash.to_owned()).or_insert(true) &= entry_untouched;
         }
     }
-    // Answered attributes (static or dynamic) make an instance touched: a person's answer would
-    // go with the pre-label it belongs to.
-    let answered = |key: &str| stored.get(key).and_then(Value::as_object).into_iter().flatten();
-    for (hash, answer) in answered("object_answers") {
-        if answer.get("classifications").and_then(Value::as_array).is_some_and(|c| !c.is_empty()) {
-            untouched.entry(hash.clone()).and_modify(|u| *u = false);
+    // A person's attribute answer (static or dynamic) makes an instance touched: it would go
+    // with the pre-label it belongs to.
+    for (key, list) in [("object_answers", "classifications"), ("object_actions", "actions")] {
+        for (hash, entry) in stored.get(key).and_then(Value::as_object).into_iter().flatten() {
+            let answers = entry.get(list).and_then(Value::as_array).into_iter().flatten();
+            if answers.into_iter().any(|a| a.get("manualAnnotation").and_then(Value::as_bool) != Some(false)) {
+                untouched.entry(hash.clone()).and_modify(|u| *u = false);
+            }
         }
-    }
-    for (hash, _) in answered("object_actions") {
-        untouched.entry(hash.clone()).and_modify(|u| *u = false);
     }
     let prefix = owner_prefix(model);
     let own: BTreeSet<String> =
@@ -273,10 +272,13 @@ mod tests {
     fn a_prelabel_whose_attributes_a_person_answered_is_theirs() {
         // The box is as the model made it, but a person answered its attributes (statically, or
         // dynamically on a frame): it stays with the answers, and our new version is not added.
-        let answer = json!({"name": "Colour", "value": "colour", "answers": [{"name": "red"}], "manualAnnotation": true});
+        let answer = |manual: bool| json!({"name": "Colour", "value": "colour", "answers": [{"name": "red"}], "manualAnnotation": manual});
         for (key, value) in [
-            ("object_answers", json!({"classifications": [answer], "objectHash": "ownOld01"})),
-            ("object_actions", json!({"objectHash": "ownOld01", "actions": []})),
+            ("object_answers", json!({"classifications": [answer(true)], "objectHash": "ownOld01"})),
+            (
+                "object_actions",
+                json!({"objectHash": "ownOld01", "actions": [json!({"dynamic": true, "range": [[0, 0]], "manualAnnotation": true})]}),
+            ),
         ] {
             let mut row = stored();
             row[key][h("ownOld01").as_str()] = value;
@@ -288,6 +290,12 @@ mod tests {
             assert_eq!(merged[key][h("ownOld01").as_str()], row[key][h("ownOld01").as_str()], "{key}");
             assert_eq!(stats.edited_by_people, 1, "{key}");
         }
+        // A machine's answer (manualAnnotation false) leaves it the model's to replace.
+        let mut row = stored();
+        row["object_answers"][h("ownOld01").as_str()]["classifications"] = json!([answer(false)]);
+        let (merged, stats) = merge_prelabels(&row, &ours(&[(0, "ownOld01")]), "model").unwrap();
+        assert_eq!(merged["data_units"]["D"]["labels"]["0"]["objects"][2]["boundingBox"]["x"], 0.3, "the new pre-label");
+        assert_eq!(stats.edited_by_people, 0);
     }
 
     #[test]
