@@ -142,7 +142,7 @@ const DEFAULT_MIN_TRACK_FRAMES: u64 = 5;
 const DEFAULT_MAX_MISSED_FRAMES: u64 = 30;
 
 /// How detections are linked into tracks (with `run --track`, and in the worker by default).
-#[derive(Args, Debug, Clone)]
+#[derive(Args, Debug, Clone, PartialEq, Eq)]
 pub struct TrackArgs {
     /// Tracks covering fewer frames than this are dropped.
     #[arg(long, default_value_t = DEFAULT_MIN_TRACK_FRAMES)]
@@ -167,6 +167,15 @@ impl Default for TrackArgs {
 }
 
 impl TrackArgs {
+    /// [`options`](Self::options) when `track`ing; otherwise `None`, with a warning when any of
+    /// these flags was given (they would do nothing).
+    pub fn options_when(&self, track: bool, frame_stride: u64) -> Option<TrackingOptions> {
+        if !track && *self != Self::default() {
+            eprintln!("warning: tracking is off, so --min-track-frames, --max-missed-frames and --linear-interpolation do nothing");
+        }
+        track.then(|| self.options(frame_stride))
+    }
+
     /// The tracking settings these flags describe, for a detector that runs on every
     /// `frame_stride`-th frame: a track lives at least until the detector runs again, so
     /// `--max-missed-frames` is raised to the stride where it is shorter.

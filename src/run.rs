@@ -74,7 +74,7 @@ pub fn run(args: RunArgs) -> anyhow::Result<ExitCode> {
         check_writable(path)?;
     }
 
-    let tracking = args.track.then(|| args.tracking.options(args.detector.frame_stride));
+    let tracking = args.tracking.options_when(args.track, args.detector.frame_stride);
     let (mut detectors, pipeline) = args.detector.load()?;
     let class_names = detectors.model().class_names().to_vec();
     let (ontology, class_map) = args.detector.ontology_for(args.ontology.as_deref(), &class_names)?;

@@ -106,7 +106,7 @@ pub fn run(args: WorkerArgs) -> anyhow::Result<ExitCode> {
     }
     let key = SigningKey::from_env()?;
     let client = EncordClient::new(&args.domain, key, RetryPolicy::default())?;
-    let tracking = (!args.no_track).then(|| args.tracking.options(args.detector.frame_stride));
+    let tracking = args.tracking.options_when(!args.no_track, args.detector.frame_stride);
     let (mut detectors, pipeline) = args.detector.load()?;
     let pathway = args.pathway.clone();
     let config = WorkerConfig {

@@ -214,3 +214,14 @@ fn nvdec_falls_back_to_software_where_there_is_no_gpu_and_labels_the_same() {
     assert!(!software_labels.is_empty());
     assert_eq!(nvdec_labels, software_labels);
 }
+
+#[test]
+fn tracking_flags_without_tracking_are_warned_about_not_silently_dropped() {
+    let out_dir = tempfile::tempdir().unwrap();
+    let out = run(&data("vtest.avi"), &ssd_model(), out_dir.path(), &["--frame-stride", "100", "--linear-interpolation", "--quiet"]);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(0), "{stderr}");
+    assert!(stderr.contains("warning: tracking is off, so"), "{stderr}");
+    let quiet = run(&data("vtest.avi"), &ssd_model(), out_dir.path(), &["--frame-stride", "100", "--quiet"]);
+    assert!(quiet.stderr.is_empty(), "{}", String::from_utf8_lossy(&quiet.stderr));
+}
