@@ -5,7 +5,6 @@ use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::process::ExitCode;
 
-use anyhow::Context;
 use clap::{Args, ValueEnum};
 use prelabel_agent::{Agent, AgentConfig, DEFAULT_CORS_ORIGIN_REGEX, Scope};
 use prelabel_encord::auth::SigningKey;
@@ -50,8 +49,8 @@ pub struct ServeAgentArgs {
     #[arg(long, value_parser = clap::value_parser!(u64).range(1..))]
     max_frames: Option<u64>,
     /// Browser origins allowed to call (a regular expression over the Origin header).
-    #[arg(long, default_value = DEFAULT_CORS_ORIGIN_REGEX)]
-    cors_origin_regex: String,
+    #[arg(long, default_value = DEFAULT_CORS_ORIGIN_REGEX, value_parser = one_line_regex)]
+    cors_origin_regex: prelabel_agent::Regex,
     /// Detectors kept loaded; calls on different videos infer in parallel up to this many
     /// (the --threads budget is split between them); --inference-sessions says the same.
     #[arg(long, default_value_t = 1, value_parser = clap::value_parser!(u32).range(1..=16), conflicts_with = "inference_sessions")]
@@ -79,7 +78,6 @@ pub fn run(args: ServeAgentArgs) -> anyhow::Result<ExitCode> {
         }
         _ => anyhow::bail!("--tls-cert and --tls-key are required (or --insecure-http behind a TLS-terminating proxy)"),
     };
-    let cors_origin = prelabel_agent::Regex::new(&args.cors_origin_regex).context("--cors-origin-regex")?;
     let tracking = args.tracking.options(args.detector.frame_stride);
     let key = SigningKey::from_env()?;
     let client = EncordClient::new(&args.domain, key, RetryPolicy::default())?;
@@ -95,7 +93,7 @@ pub fn run(args: ServeAgentArgs) -> anyhow::Result<ExitCode> {
         },
         max_frames: args.max_frames,
         frame_stride: args.detector.frame_stride,
-        cors_origin,
+        cors_origin: args.cors_origin_regex.clone(),
         max_body_bytes: args.max_body_kib.saturating_mul(1024),
         max_video_bytes: args.max_video_mib.saturating_mul(1024 * 1024),
         aliases: args.detector.aliases.clone(),
@@ -112,4 +110,9 @@ pub fn run(args: ServeAgentArgs) -> anyhow::Result<ExitCode> {
         let _ = writeln!(stdout, "listening on {scheme}://{addr}").and_then(|()| stdout.flush());
     })?;
     Ok(ExitCode::SUCCESS)
+}
+
+/// A regular expression from the command line; its error on one line, as errors here are.
+fn one_line_regex(text: &str) -> Result<prelabel_agent::Regex, String> {
+    prelabel_agent::Regex::new(text).map_err(|e| e.to_string().split_whitespace().collect::<Vec<_>>().join(" "))
 }
