@@ -8,7 +8,7 @@
 //! A failing task is retried, then left in the stage (or sent down the failure pathway) and
 //! the worker goes on; it never takes the worker down.
 
-use std::collections::HashSet;
+use std::collections::{HashMap, HashSet};
 use std::str::FromStr;
 use std::sync::Mutex;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
@@ -277,6 +277,10 @@ pub struct Worker<'a> {
     model_name: String,
 }
 
+/// A task this worker labelled and proceeded that is listed in its stage again within this time
+/// was not moved on (its proceed was answered as already moved), and is not labelled again.
+const RECENTLY_DONE: Duration = Duration::from_secs(3600);
+
 impl<'a> Worker<'a> {
     /// Reads the project, resolves the stage and pathways, fetches the ontology and maps the
     /// detector's classes onto it.
@@ -314,9 +318,10 @@ impl<'a> Worker<'a> {
     /// the task in progress is finished before returning.
     pub fn run(&self, detectors: &mut Detectors, stop: &AtomicBool, metrics: &Metrics) -> WorkerReport {
         let failed_ids: Mutex<HashSet<String>> = Mutex::new(HashSet::new());
-        // Tasks done here: one listed again was not moved on by its proceed, and is left rather
-        // than labelled again on every pass.
-        let done_ids: Mutex<HashSet<String>> = Mutex::new(HashSet::new());
+        // Tasks done here, and when: one listed again soon after was not moved on by its proceed,
+        // and is left rather than labelled again on every pass. Later it may have come back
+        // through the workflow, and is labelled again.
+        let done_at: Mutex<HashMap<String, Instant>> = Mutex::new(HashMap::new());
         let listing_failures = AtomicU64::new(0);
         let enough = AtomicBool::new(false);
         let halted = || stop.load(Ordering::Relaxed) || enough.load(Ordering::Relaxed);
@@ -324,7 +329,7 @@ impl<'a> Worker<'a> {
         std::thread::scope(|scope| {
             let (fetched_tx, fetched_rx) = bounded::<Fetched>(self.config.prefetch.max(1));
             let (ack_tx, ack_rx) = bounded::<()>(1);
-            let (failed_ref, done_ref, listing_failures_ref) = (&failed_ids, &done_ids, &listing_failures);
+            let (failed_ref, done_ref, listing_failures_ref) = (&failed_ids, &done_at, &listing_failures);
             scope.spawn(move || {
                 loop {
                     let tasks = self.client.stage_tasks(&self.config.project_hash, &self.route.stage_uuid);
@@ -345,7 +350,7 @@ impl<'a> Worker<'a> {
                         if skip {
                             continue;
                         }
-                        if done_ref.lock().is_ok_and(|d| d.contains(&task.uuid)) {
+                        if done_ref.lock().is_ok_and(|d| d.get(&task.uuid).is_some_and(|at| at.elapsed() < RECENTLY_DONE)) {
                             tracing::warn!(task = %task.uuid, title = %task.data_title,
                                 "task is still in the stage after it was labelled and proceeded; not labelling it again");
                             continue;
@@ -392,8 +397,9 @@ impl<'a> Worker<'a> {
                 }
                 match self.process_with_retries(&task, first_attempt, detectors, metrics) {
                     Ok(merge) => {
-                        if let Ok(mut d) = done_ids.lock() {
-                            d.insert(task.uuid.clone());
+                        if let Ok(mut d) = done_at.lock() {
+                            d.retain(|_, at| at.elapsed() < RECENTLY_DONE);
+                            d.insert(task.uuid.clone(), Instant::now());
                         }
                         report.done.push(DoneTask { task_uuid: task.uuid.clone(), data_title: task.data_title.clone(), merge });
                         metrics.tasks_done.fetch_add(1, Ordering::Relaxed);
