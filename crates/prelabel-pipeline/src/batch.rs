@@ -15,6 +15,7 @@
 //! hash as the worker's), so N hosts split one manifest with no coordinator.
 
 use std::collections::HashMap;
+use std::collections::hash_map::Entry;
 use std::path::{Path, PathBuf};
 use std::time::Instant;
 
@@ -133,12 +134,14 @@ pub fn read_manifest(path: &Path) -> Result<(Vec<ManifestEntry>, Vec<ManifestLin
             if !is_plain_name(&e.data_hash) {
                 return Err(fail(format!("`data_hash` {:?} may hold only letters, digits, - and _", e.data_hash)));
             }
-            match lines_of.insert(e.data_hash.clone(), line) {
-                Some(first) => {
-                    lines_of.insert(e.data_hash.clone(), first);
-                    Err(fail(format!("data hash {} is line {first}'s too: its output would overwrite that line's", e.data_hash)))
+            match lines_of.entry(e.data_hash.clone()) {
+                Entry::Occupied(first) => {
+                    Err(fail(format!("data hash {} is line {}'s too: its output would overwrite that line's", e.data_hash, first.get())))
                 }
-                None => Ok(e),
+                Entry::Vacant(slot) => {
+                    slot.insert(line);
+                    Ok(e)
+                }
             }
         });
         match entry {
