@@ -134,7 +134,7 @@ fn recovered_share(reference: &[Track], candidate: &[Track]) -> f64 {
 
 /// The least share of the stride-1 boxes that stride 3 + interpolation + extrapolation must
 /// recover. 93% where it holds for seeds 0-9 (measured minimum 95.2%, in jitter). Two scenarios
-/// are harder at stride 3 and have lower floors, measured over seeds 0-9: circular (86-99%:
+/// are harder at stride 3 and have lower floors, measured over seeds 0-9: circular (85-99%:
 /// objects up to 14 px/frame, so up to a box width per detector step while turning, and
 /// occluding each other: tracks break where they would not at stride 1) and crossing_three
 /// (80-99.5%: three objects meeting at one point between two detector steps can swap

@@ -107,11 +107,12 @@ fn tracks_turn_thousands_of_boxes_into_tens_of_objects_and_strides_interpolate()
     // Following the image motion links more of the objects across the skipped frames (the same
     // detections go in both runs, so this is no timing accident).
     assert!(followed > linear, "motion {followed} vs straight lines {linear}");
-    // Regression guards a little below the measured levels (2026-11-29: 0.882 following motion,
-    // 0.846 along straight lines; 0.774 before confirmation counted frames, confirmed tracks were
-    // re-matched with widened boxes after skipped frames and track ends were extrapolated), short
-    // of the 0.9 the tracking issue asks for: see the issue's closing note.
-    assert!(followed >= 0.85, "{followed}");
+    // Regression guards a little below the measured levels (2026-11-29: 0.895 following motion,
+    // 0.848 along straight lines; 0.882 before a track that missed a step was widened for all the
+    // frames skipped since its last match, 0.774 before confirmation counted frames, confirmed
+    // tracks were re-matched with widened boxes after skipped frames and track ends were
+    // extrapolated), short of the 0.9 the tracking issue asks for: see the issue's closing note.
+    assert!(followed >= 0.87, "{followed}");
     assert!(linear >= 0.81, "{linear}");
 }
 

@@ -48,11 +48,13 @@ pub struct TrackerConfig {
     /// than the prediction follows: a tentative track has no velocity yet, and a confirmed one
     /// does not see a turn or a stop on the skipped frames. So for matching, a track's predicted
     /// box and the detections are each widened by this fraction of their width and height on
-    /// every side (the "buffered IoU" of C-BIoU) per frame the detector skipped before this step:
-    /// no widening when it runs on every frame, 0.2 at stride 3. Tentative tracks are always
-    /// matched so; confirmed tracks in a second stage, with `high_match_min_similarity`, among
-    /// the tracks and high-score detections that the unwidened first pass left unmatched (C-BIoU's
-    /// cascade), so a widened box never takes a detection from a track that overlaps it as is.
+    /// every side (the "buffered IoU" of C-BIoU) per frame the detector skipped since the track
+    /// was last matched: no widening when it runs on every frame; at stride 3, 0.2 for a track
+    /// matched on the previous step and 0.4 for one that missed a step (its object went unseen
+    /// over twice as many skipped frames). Tentative tracks are always matched so; confirmed
+    /// tracks in a second stage, with `high_match_min_similarity`, among the tracks and
+    /// high-score detections that the unwidened first pass left unmatched (C-BIoU's cascade), so
+    /// a widened box never takes a detection from a track that overlaps it as is.
     pub buffer_per_skipped_frame: f32,
 }
 
@@ -114,9 +116,9 @@ struct Pass {
     similarity: Similarity,
     /// Pairs scoring less are never matched (nor pairs that do not overlap at all).
     least: f32,
-    /// Widening of both boxes, as a fraction of their size on every side (see
-    /// [`TrackerConfig::buffer_per_skipped_frame`]).
-    buffer: f32,
+    /// Whether both boxes are widened, by the track's
+    /// [`buffer`](LiveTrack::buffer).
+    widened: bool,
 }
 
 /// The box grown by `fraction` of its width on the left and on the right, and of its height at
@@ -141,6 +143,9 @@ struct LiveTrack {
     matched_last_step: bool,
     /// Frames the detector skipped just before the step that started it.
     unobserved_frames_before: u64,
+    /// Frames the detector skipped since the track was last matched (before this step, once the
+    /// step has begun).
+    skipped_frames_since_match: u64,
     /// The first detector step after `last_matched_frame`, once there was one (it missed there).
     first_step_missed: Option<u64>,
     /// The image motion of the detection last matched, from its frame over the frames after it
@@ -163,10 +168,17 @@ impl LiveTrack {
             last_matched_frame: frame_index,
             matched_last_step: true,
             unobserved_frames_before: skipped_frames,
+            skipped_frames_since_match: 0,
             first_step_missed: None,
             centre_shifts_px,
             followed_since_match: Vec::new(),
         }
+    }
+
+    /// How much its predicted box and the detections are widened for matching, as a fraction of
+    /// their size on every side (see [`TrackerConfig::buffer_per_skipped_frame`]).
+    fn buffer(&self, config: &TrackerConfig) -> f32 {
+        config.buffer_per_skipped_frame * self.skipped_frames_since_match as f32
     }
 
     /// Frames its detections span so far, first to last.
@@ -203,6 +215,7 @@ impl LiveTrack {
                 self.filter.correct(&detection.bbox_in_frame_px);
                 self.boxes.push(detected_box(detection, frame_index));
                 self.last_matched_frame = frame_index;
+                self.skipped_frames_since_match = 0;
                 self.matched_last_step = true;
                 self.first_step_missed = None;
             }
@@ -362,6 +375,7 @@ impl Tracker {
         self.ended.extend(expired.into_iter().filter_map(|track| track.into_track(None)));
 
         for track in &mut self.live {
+            track.skipped_frames_since_match += skipped_frames;
             track.follow_motion_before(frame_index);
             track.filter.predict_to(frame_index);
         }
@@ -369,9 +383,8 @@ impl Tracker {
         let (high, low): (Vec<usize>, Vec<usize>) = (0..detections.len())
             .filter(|&d| is_trackable(&detections[d]) && detections[d].score >= config.low_score)
             .partition(|&d| detections[d].score >= config.high_score);
-        let matches = self.match_detections(skipped_frames, detections, &high, &low);
+        let matches = self.match_detections(detections, &high, &low);
 
-        // The image motion of detection `d` after this frame.
         // The image motion of detection `d` after this frame, up to its first non-finite shift.
         let shifts_of = |d: usize| -> Vec<[f32; 2]> {
             let shifts = followed.filter(|f| f.frame_index == frame_index).and_then(|f| f.centre_shifts_px.get(d));
@@ -403,9 +416,9 @@ impl Tracker {
     }
 
     /// Matches the live tracks (already predicted to this step's frame) to its detections in
-    /// passes, each an optimal matching within classes; `skipped_frames` is the number of frames
-    /// the detector skipped before this step; `high` and `low` are positions in `detections`.
-    fn match_detections(&self, skipped_frames: u64, detections: &[Detection], high: &[usize], low: &[usize]) -> Matches {
+    /// passes, each an optimal matching within classes; `high` and `low` are positions in
+    /// `detections`.
+    fn match_detections(&self, detections: &[Detection], high: &[usize], low: &[usize]) -> Matches {
         let config = &self.config;
         let predicted_bbox_in_frame_px: Vec<BoxXyxy<FramePx>> = self.live.iter().map(|t| t.filter.bbox_in_frame_px()).collect();
         // Pairs (live track, position in `pool`) from the given tracks and candidates (positions
@@ -413,46 +426,47 @@ impl Tracker {
         let associate = |tracks: &[usize], pool: &[usize], candidates: &[usize], pass: Pass| {
             let pairs = match_by_similarity(tracks.len(), candidates.len(), |t, d| {
                 let (track, detection) = (&self.live[tracks[t]], &detections[pool[candidates[d]]]);
-                let value = pass.similarity.of(&predicted_bbox_in_frame_px[tracks[t]], detection, pass.buffer);
+                let buffer = if pass.widened { track.buffer(config) } else { 0.0 };
+                let value = pass.similarity.of(&predicted_bbox_in_frame_px[tracks[t]], detection, buffer);
                 let allowed = track.class_index == detection.class_index && value >= pass.least && value > 0.0;
                 allowed.then_some(f64::from(value))
             });
             pairs.into_iter().map(|(t, d)| (tracks[t], candidates[d])).collect::<Vec<_>>()
         };
         let mut matches = Matches { of_track: vec![None; self.live.len()], high_used: vec![false; high.len()] };
-        let buffer = config.buffer_per_skipped_frame * skipped_frames as f32;
+        // The tracks whose boxes widening would change (none when the detector ran on every
+        // frame since their last match).
+        let widens = |t: &usize| self.live[*t].buffer(config) > 0.0;
 
         // 1. High-score detections against every confirmed track, matched last step or lost.
         let confirmed: Vec<usize> = (0..self.live.len()).filter(|&t| self.live[t].id.is_some()).collect();
-        let first = Pass { similarity: Similarity::IouTimesScore, least: config.high_match_min_similarity, buffer: 0.0 };
+        let first = Pass { similarity: Similarity::IouTimesScore, least: config.high_match_min_similarity, widened: false };
         matches.take_high(associate(&confirmed, high, &matches.free_high(), first), high);
-        // 1b. After skipped frames, the confirmed tracks and high-score detections left unmatched,
-        //     with their boxes widened (with none skipped, it would find nothing new).
-        if buffer > 0.0 {
-            let unmatched: Vec<usize> = confirmed.iter().copied().filter(|&t| matches.of_track[t].is_none()).collect();
-            matches.take_high(associate(&unmatched, high, &matches.free_high(), Pass { buffer, ..first }), high);
-        }
+        // 1b. The confirmed tracks left unmatched that the detector skipped frames of since their
+        //     last match, against the high-score detections left, with their boxes widened.
+        let unmatched: Vec<usize> = confirmed.iter().copied().filter(|&t| matches.of_track[t].is_none()).filter(widens).collect();
+        matches.take_high(associate(&unmatched, high, &matches.free_high(), Pass { widened: true, ..first }), high);
         // 2. Low-score detections against the confirmed tracks still unmatched that were matched
         //    on the previous step.
         let recently_seen: Vec<usize> =
             confirmed.iter().copied().filter(|&t| matches.of_track[t].is_none() && self.live[t].matched_last_step).collect();
         let all_low: Vec<usize> = (0..low.len()).collect();
-        let second = Pass { similarity: Similarity::Iou, least: config.low_match_min_iou, buffer: 0.0 };
+        let second = Pass { similarity: Similarity::Iou, least: config.low_match_min_iou, widened: false };
         for (t, d) in associate(&recently_seen, low, &all_low, second) {
             matches.of_track[t] = Some(low[d]);
         }
         // 3. The remaining high-score detections against tentative tracks, widened.
         let tentative: Vec<usize> = (0..self.live.len()).filter(|&t| self.live[t].id.is_none()).collect();
-        let third = Pass { similarity: Similarity::IouTimesScore, least: config.tentative_match_min_similarity, buffer };
+        let third = Pass { similarity: Similarity::IouTimesScore, least: config.tentative_match_min_similarity, widened: true };
         matches.take_high(associate(&tentative, high, &matches.free_high(), third), high);
         // 4. After skipped frames, the low-score detections left against the tentative tracks
         //    still unmatched, widened: at a stride a new object is seen on few detector steps, and
         //    one weak detection on the step after its birth would otherwise end it.
-        if buffer > 0.0 {
+        let unmatched: Vec<usize> = tentative.iter().copied().filter(|&t| matches.of_track[t].is_none()).filter(widens).collect();
+        if !unmatched.is_empty() {
             let taken_low: Vec<usize> = matches.of_track.iter().flatten().copied().collect();
             let free_low: Vec<usize> = (0..low.len()).filter(|&d| !taken_low.contains(&low[d])).collect();
-            let unmatched: Vec<usize> = tentative.iter().copied().filter(|&t| matches.of_track[t].is_none()).collect();
-            for (t, d) in associate(&unmatched, low, &free_low, Pass { buffer, ..second }) {
+            for (t, d) in associate(&unmatched, low, &free_low, Pass { widened: true, ..second }) {
                 matches.of_track[t] = Some(low[d]);
             }
         }
@@ -677,6 +691,23 @@ mod tests {
         let unwidened = run(TrackerConfig { buffer_per_skipped_frame: 0.0, ..TrackerConfig::default() }, &frames);
         let walking: Vec<u64> = steps.into_iter().filter(|&i| i <= 24).collect();
         assert_eq!(unwidened.iter().map(frames_of).collect::<Vec<_>>(), vec![walking]);
+    }
+
+    #[test]
+    fn a_track_that_missed_a_step_is_widened_for_every_frame_skipped_since_its_last_match() {
+        // Walking right at 8 px/frame up to frame 21, then at 2 px/frame; the detector runs on
+        // frames 0, 1, 2, then on every third, and misses the object on frame 24. On frame 27 the
+        // filter predicts it about 36 px right of its detection: widened by 0.2 (the frames
+        // skipped before this step) IoU about 0.22 × score 0.7 < 0.2; by 0.4 (the 4 frames
+        // skipped since its last match, on 21) IoU about 0.33 × 0.7 ≥ 0.2.
+        let at = |i: u64| {
+            let x = if i <= 21 { 100.0 + 8.0 * i as f32 } else { 268.0 + 2.0 * (i - 21) as f32 };
+            frame(i, if i == 24 { vec![] } else { vec![det(0, if i < 24 { 0.9 } else { 0.7 }, x, 100.0)] })
+        };
+        let steps: Vec<u64> = [0, 1, 2].into_iter().chain((3..40).step_by(3)).collect();
+        let tracks = run(TrackerConfig::default(), &steps.iter().copied().map(at).collect::<Vec<_>>());
+        let seen: Vec<u64> = steps.into_iter().filter(|&i| i != 24).collect();
+        assert_eq!(tracks.iter().map(frames_of).collect::<Vec<_>>(), vec![seen]);
     }
 
     #[test]
