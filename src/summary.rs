@@ -40,8 +40,12 @@ pub struct Summary {
 #[derive(Debug, Serialize)]
 struct VideoSummary {
     path: String,
+    /// As displayed, after `rotation`.
     width: u32,
     height: u32,
+    /// Degrees clockwise the decoded pictures are turned to be shown (the container's display
+    /// matrix); boxes are in the turned frame.
+    rotation: u32,
     fps: f64,
     codec: String,
     decoder: String,
@@ -162,6 +166,7 @@ impl Summary {
                 path: video.display().to_string(),
                 width: run.info.width,
                 height: run.info.height,
+                rotation: run.info.rotation.degrees(),
                 fps: run.info.fps,
                 codec: run.info.codec.clone(),
                 decoder: run.info.decoder.clone(),

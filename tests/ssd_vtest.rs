@@ -206,3 +206,48 @@ fn encord_sdk_reads_back_the_same_boxes_and_confidences() {
     assert!(written.len() > 1000);
     assert_eq!(read_back, written);
 }
+
+#[test]
+fn a_video_stored_turned_with_a_display_matrix_is_labelled_as_it_is_shown() {
+    // The first 40 frames of vtest.avi, upright, and stored turned a quarter clockwise with a
+    // display matrix that turns them back (FFmpeg 5.1 writes `rotate=90` as a quarter turn
+    // counter-clockwise on display), as a phone stores portrait video; both lossless 4:4:4, so
+    // the detector sees the same picture, resampled along other axes.
+    let dir = tempfile::tempdir().unwrap();
+    let path = |name: &str| dir.path().join(name).to_str().unwrap().to_owned();
+    let lossless = ["-c:v", "libx264", "-qp", "0", "-pix_fmt", "yuv444p"];
+    let (upright, turned, stored) = (path("upright.mp4"), path("turned.mp4"), path("stored.mp4"));
+    ffmpeg(&[&["-i", data("vtest.avi").to_str().unwrap(), "-frames:v", "40"], &lossless[..], &[&upright]].concat());
+    ffmpeg(&[&["-i", &upright, "-vf", "transpose=clock"], &lossless[..], &[&turned]].concat());
+    ffmpeg(&["-i", &turned, "-c", "copy", "-metadata:s:v:0", "rotate=90", &stored]);
+
+    let label = |video: &str| {
+        let out = path(&format!("{video}.label_row.json"));
+        let ran = prelabel_ok(&["run", &path(video), "--model", ssd_model().to_str().unwrap(), "--out", &out, "--json-summary"]);
+        let summary: Value = serde_json::from_slice(&ran.stdout).unwrap();
+        let row = read_label_row(std::path::Path::new(&out));
+        let unit = row.data_units.values().next().unwrap();
+        assert_eq!((unit.width, unit.height), (768, 576), "{video}: normalised to the frame as shown");
+        let boxes: Vec<(u64, String, [f64; 4])> = unit
+            .labels
+            .iter()
+            .flat_map(|(frame, l)| l.objects.iter().map(move |o| (*frame, o.name.clone(), o.bounding_box)))
+            .map(|(frame, name, b)| (frame, name, [b.x, b.y, b.x + b.w, b.y + b.h]))
+            .collect();
+        (summary, boxes)
+    };
+    let (upright_summary, upright_boxes) = label("upright.mp4");
+    let (stored_summary, stored_boxes) = label("stored.mp4");
+    assert_eq!(upright_summary["video"]["rotation"], 0);
+    assert_eq!(stored_summary["video"]["rotation"], 270);
+    assert_eq!((&stored_summary["video"]["width"], &stored_summary["video"]["height"]), (&Value::from(768), &Value::from(576)));
+
+    // Every box of each run has its twin in the other: same frame and class, IoU ≥ 0.9.
+    assert!(upright_boxes.len() >= 100, "{} boxes", upright_boxes.len());
+    let twinned = |ours: &[(u64, String, [f64; 4])], theirs: &[(u64, String, [f64; 4])]| {
+        ours.iter().filter(|(f, n, b)| theirs.iter().any(|(g, m, c)| f == g && n == m && iou(b, c) >= 0.9)).count()
+    };
+    let (found, kept) = (twinned(&upright_boxes, &stored_boxes), twinned(&stored_boxes, &upright_boxes));
+    eprintln!("turned video: {found} of {} upright boxes found, {kept} of {} kept", upright_boxes.len(), stored_boxes.len());
+    assert!(found as f64 >= 0.97 * upright_boxes.len() as f64 && kept as f64 >= 0.97 * stored_boxes.len() as f64);
+}

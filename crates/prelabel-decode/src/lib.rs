@@ -12,6 +12,7 @@
 mod error;
 mod hw;
 mod luma;
+mod rotation;
 mod scale;
 mod source;
 mod tensor;
@@ -19,5 +20,6 @@ mod tensor;
 pub use error::DecodeError;
 pub use hw::HwDecode;
 pub use luma::{LumaWriter, MAX_LUMA_WIDTH};
+pub use rotation::Rotation;
 pub use source::{DecodeReport, Frame, OwnedFrame, SeekReport, VideoInfo, VideoSource};
 pub use tensor::TensorWriter;

@@ -6,15 +6,16 @@ use ffmpeg_next as ffmpeg;
 use prelabel_core::LumaFrame;
 
 use crate::scale::{Source, Swscale, source_of};
-use crate::{DecodeError, Frame};
+use crate::{DecodeError, Frame, Rotation};
 
 /// Luma frames are at most this wide: the frame is downscaled by the smallest whole factor that
 /// brings it there (768 pixels by 2, 1920 by 5). Enough to follow a pedestrian, and a 384 × 288
 /// frame is 108 KiB.
 pub const MAX_LUMA_WIDTH: u32 = 400;
 
-/// Converts frames into [`LumaFrame`]s: full-range grey, area-averaged down by a whole factor. The scaler is
-/// rebuilt only when the frame size or format changes.
+/// Converts frames into [`LumaFrame`]s: full-range grey, area-averaged down by a whole factor,
+/// turned as the frame is displayed. The scaler is rebuilt only when the frame size or format
+/// changes.
 #[derive(Default)]
 pub struct LumaWriter {
     scaler: Option<LumaScaler>,
@@ -45,8 +46,17 @@ impl LumaWriter {
         let (width, height) = (scaled.width() as usize, scaled.height() as usize);
         let stride = scaled.stride(0);
         let data = scaled.data(0);
-        let samples: Vec<u8> = (0..height).flat_map(|y| &data[y * stride..y * stride + width]).copied().collect();
-        LumaFrame::new(frame.index(), width, height, factor, samples).map_err(|e| luma_error(source, e))
+        let rotation = frame.rotation();
+        let (displayed_width, displayed_height) = rotation.displayed_size(scaled.width(), scaled.height());
+        let samples: Vec<u8> = match rotation {
+            Rotation::Upright => (0..height).flat_map(|y| &data[y * stride..y * stride + width]).copied().collect(),
+            _ => (0..displayed_height as usize)
+                .flat_map(|y| rotation.decoded_pixels_of_row(y, width, height))
+                .map(|(x, y)| data[y * stride + x])
+                .collect(),
+        };
+        LumaFrame::new(frame.index(), displayed_width as usize, displayed_height as usize, factor, samples)
+            .map_err(|e| luma_error(source, e))
     }
 }
 

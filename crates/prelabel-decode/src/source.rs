@@ -11,14 +11,18 @@ use ffmpeg_next as ffmpeg;
 
 use crate::DecodeError;
 use crate::hw::{self, HwDecode};
+use crate::rotation::Rotation;
 
 /// What the container says about the video stream.
 #[derive(Debug, Clone, PartialEq)]
 pub struct VideoInfo {
-    /// Frame width in pixels.
+    /// Frame width in pixels, as displayed (after [`rotation`](Self::rotation)).
     pub width: u32,
-    /// Frame height in pixels.
+    /// Frame height in pixels, as displayed.
     pub height: u32,
+    /// How the decoded pictures are turned to be shown upright (from the container's display
+    /// matrix); frames are handed out turned.
+    pub rotation: Rotation,
     /// Average frame rate (frames per second); 0 when the container does not say.
     pub fps: f64,
     /// Frame count from the container header, when it has one.
@@ -33,10 +37,13 @@ pub struct VideoInfo {
     pub decoder: String,
 }
 
-/// One decoded frame, lent to the caller of [`VideoSource::decode`].
+/// One decoded frame, lent to the caller of [`VideoSource::decode`]. The writers that convert
+/// it ([`TensorWriter`](crate::TensorWriter), [`LumaWriter`](crate::LumaWriter)) turn it by its
+/// [`Rotation`], so it is used as displayed.
 pub struct Frame<'a> {
     index: u64,
     video: &'a frame::Video,
+    rotation: Rotation,
 }
 
 impl Frame<'_> {
@@ -45,24 +52,34 @@ impl Frame<'_> {
         self.index
     }
 
-    /// Width in pixels.
+    /// Width in pixels, as displayed.
     pub fn width(&self) -> u32 {
-        self.video.width()
+        self.displayed_size().0
     }
 
-    /// Height in pixels.
+    /// Height in pixels, as displayed.
     pub fn height(&self) -> u32 {
-        self.video.height()
+        self.displayed_size().1
     }
 
+    fn displayed_size(&self) -> (u32, u32) {
+        self.rotation.displayed_size(self.video.width(), self.video.height())
+    }
+
+    /// The decoded picture, not turned yet.
     pub(crate) fn video(&self) -> &frame::Video {
         self.video
+    }
+
+    /// How the picture is turned to be shown.
+    pub(crate) fn rotation(&self) -> Rotation {
+        self.rotation
     }
 
     /// A copy of this frame that outlives the decode callback, e.g. to convert one frame again
     /// and again in a benchmark.
     pub fn to_owned_frame(&self) -> OwnedFrame {
-        OwnedFrame { index: self.index, video: self.video.clone() }
+        OwnedFrame { index: self.index, video: self.video.clone(), rotation: self.rotation }
     }
 }
 
@@ -70,12 +87,13 @@ impl Frame<'_> {
 pub struct OwnedFrame {
     index: u64,
     video: frame::Video,
+    rotation: Rotation,
 }
 
 impl OwnedFrame {
     /// The frame, lent as [`VideoSource::decode`] lends frames.
     pub fn as_frame(&self) -> Frame<'_> {
-        Frame { index: self.index, video: &self.video }
+        Frame { index: self.index, video: &self.video, rotation: self.rotation }
     }
 }
 
@@ -164,9 +182,12 @@ impl VideoSource {
             .then(|| stream.duration() as f64 * f64::from(stream.time_base()))
             .or_else(|| (input.duration() > 0).then(|| input.duration() as f64 / f64::from(ffmpeg::ffi::AV_TIME_BASE)));
         let frame_count_hint = (stream.frames() > 0).then_some(stream.frames() as u64);
+        let rotation = display_rotation(&stream);
+        let (width, height) = rotation.displayed_size(decoder.width(), decoder.height());
         let info = VideoInfo {
-            width: decoder.width(),
-            height: decoder.height(),
+            width,
+            height,
+            rotation,
             fps,
             frame_count_hint,
             duration_secs,
@@ -197,6 +218,7 @@ impl VideoSource {
         let mut decoded = frame::Video::empty();
         let mut system = frame::Video::empty();
         let mut stopped = false;
+        let rotation = self.info.rotation;
 
         // Hands every frame the decoder has ready to `on_frame`.
         let mut drain = |decoder: &mut ffmpeg::decoder::Video, report: &mut DecodeReport, started: Instant| -> bool {
@@ -206,7 +228,7 @@ impl VideoSource {
                     Ok(()) => {
                         let Some(video) = in_system_memory(&decoded, &mut system, report) else { continue };
                         report.decode_time += clock.elapsed();
-                        let flow = on_frame(Frame { index: report.frames_decoded, video });
+                        let flow = on_frame(Frame { index: report.frames_decoded, video, rotation });
                         report.frames_decoded += 1;
                         clock = Instant::now();
                         if flow.is_break() {
@@ -272,6 +294,16 @@ impl VideoSource {
         }
         Ok(report)
     }
+}
+
+/// The rotation the stream's display matrix asks for; upright when it has none.
+fn display_rotation(stream: &ffmpeg::format::stream::Stream<'_>) -> Rotation {
+    let matrix = stream.side_data().find(|side| side.kind() == ffmpeg::codec::packet::side_data::Type::DisplayMatrix);
+    let entries: Option<[i32; 9]> = matrix.and_then(|side| {
+        let bytes: &[u8; 36] = side.data().get(..36)?.try_into().ok()?;
+        Some(std::array::from_fn(|i| i32::from_ne_bytes([bytes[4 * i], bytes[4 * i + 1], bytes[4 * i + 2], bytes[4 * i + 3]])))
+    });
+    entries.map_or(Rotation::Upright, |m| Rotation::from_display_matrix(&m))
 }
 
 /// `decoded` itself, or its copy in `system` when it is an NVDEC surface (counted in
@@ -470,7 +502,7 @@ impl VideoSource {
                 }
                 let Some(video) = in_system_memory(&decoded, &mut system, &mut report) else { continue };
                 handed = true;
-                if on_frame(Frame { index, video }).is_break() {
+                if on_frame(Frame { index, video, rotation: self.info.rotation }).is_break() {
                     stopped = true;
                     break;
                 }

@@ -6,14 +6,15 @@ use ffmpeg_next as ffmpeg;
 use prelabel_core::{ChannelOrder, InputLayout, InputTransform, ResizeMode};
 
 use crate::scale::{Source, Swscale, source_of};
-use crate::{DecodeError, Frame};
+use crate::{DecodeError, Frame, Rotation};
 
 /// Writes frames into a model's input tensor: resize (plain or letterbox) and pixel-format
 /// conversion in one swscale pass, then a row copy into the tensor's layout.
 ///
 /// For planar (NCHW) models swscale writes planar float RGB (`GBRPF32LE`) directly, so no
 /// per-pixel loop runs in Rust; for packed (NHWC) models it writes RGB24, which is widened to
-/// float row by row. The scaler is rebuilt only when the frame size or format changes.
+/// float row by row. A frame shown turned ([`Rotation`]) is scaled as decoded and turned in that
+/// copy. The scaler is rebuilt only when the frame size, format or rotation changes.
 pub struct TensorWriter {
     layout: InputLayout,
     scaler: Option<Scaler>,
@@ -21,6 +22,8 @@ pub struct TensorWriter {
 
 struct Scaler {
     swscale: Swscale,
+    rotation: Rotation,
+    /// How the displayed frame is placed into the input.
     transform: InputTransform,
 }
 
@@ -40,11 +43,11 @@ impl TensorWriter {
     pub fn write(&mut self, frame: &Frame<'_>, dst: &mut [f32]) -> Result<InputTransform, DecodeError> {
         assert_eq!(dst.len(), self.layout.image_len(), "tensor slot does not match the input layout");
         let video = frame.video();
-        let source = source_of(video);
+        let (source, rotation) = (source_of(video), frame.rotation());
         let layout = self.layout;
         let scaler = match &mut self.scaler {
-            Some(s) if s.swscale.source() == source => s,
-            slot => slot.insert(Scaler::new(&layout, source)?),
+            Some(s) if s.swscale.source() == source && s.rotation == rotation => s,
+            slot => slot.insert(Scaler::new(&layout, source, rotation)?),
         };
         let t = scaler.transform;
         let scaled = scaler.swscale.run(video).map_err(|e| convert_error(source, e))?;
@@ -57,8 +60,10 @@ impl TensorWriter {
         let (w, h) = (layout.width as usize, layout.height as usize);
         let (sw, sh) = (t.scaled_width as usize, t.scaled_height as usize);
         let (px, py) = (t.pad_x as usize, t.pad_y as usize);
-        match layout.channel_order {
-            ChannelOrder::Nchw => {
+        // The scaled picture, not turned yet.
+        let (scaled_w, scaled_h) = (scaled.width() as usize, scaled.height() as usize);
+        match (layout.channel_order, rotation) {
+            (ChannelOrder::Nchw, Rotation::Upright) => {
                 // GBRPF32LE planes are G, B, R; the tensor wants R, G, B.
                 let gain = layout.pixel_range.max_value();
                 for (channel, plane) in [(0usize, 2usize), (1, 0), (2, 1)] {
@@ -70,7 +75,7 @@ impl TensorWriter {
                     }
                 }
             }
-            ChannelOrder::Nhwc => {
+            (ChannelOrder::Nhwc, Rotation::Upright) => {
                 let gain = layout.pixel_range.max_value() / 255.0;
                 let stride = scaled.stride(0);
                 let data = scaled.data(0);
@@ -80,6 +85,35 @@ impl TensorWriter {
                     let out = &mut dst[out_start..out_start + sw * 3];
                     for (o, &v) in out.iter_mut().zip(row) {
                         *o = f32::from(v) * gain;
+                    }
+                }
+            }
+            // Turned: each displayed pixel is read from where it lies in the scaled picture.
+            (ChannelOrder::Nchw, _) => {
+                let gain = layout.pixel_range.max_value();
+                for (channel, plane) in [(0usize, 2usize), (1, 0), (2, 1)] {
+                    let (stride, data) = (scaled.stride(plane), scaled.data(plane));
+                    for y in 0..sh {
+                        let out_start = channel * w * h + (py + y) * w + px;
+                        let out = &mut dst[out_start..out_start + sw];
+                        for (o, (x, row)) in out.iter_mut().zip(rotation.decoded_pixels_of_row(y, scaled_w, scaled_h)) {
+                            let at = row * stride + x * 4;
+                            *o = f32::from_le_bytes([data[at], data[at + 1], data[at + 2], data[at + 3]]) * gain;
+                        }
+                    }
+                }
+            }
+            (ChannelOrder::Nhwc, _) => {
+                let gain = layout.pixel_range.max_value() / 255.0;
+                let (stride, data) = (scaled.stride(0), scaled.data(0));
+                for y in 0..sh {
+                    let out_start = ((py + y) * w + px) * 3;
+                    let out = &mut dst[out_start..out_start + sw * 3];
+                    for (o, (x, row)) in out.chunks_exact_mut(3).zip(rotation.decoded_pixels_of_row(y, scaled_w, scaled_h)) {
+                        let at = row * stride + x * 3;
+                        for (o, &v) in o.iter_mut().zip(&data[at..at + 3]) {
+                            *o = f32::from(v) * gain;
+                        }
                     }
                 }
             }
@@ -110,15 +144,18 @@ fn convert_error((format, width, height): Source, source: ffmpeg::Error) -> Deco
 }
 
 impl Scaler {
-    fn new(layout: &InputLayout, source: Source) -> Result<Self, DecodeError> {
+    fn new(layout: &InputLayout, source: Source, rotation: Rotation) -> Result<Self, DecodeError> {
         let (_, width, height) = source;
-        let transform = layout.transform_for(width, height);
+        let (displayed_width, displayed_height) = rotation.displayed_size(width, height);
+        let transform = layout.transform_for(displayed_width, displayed_height);
         let target = match layout.channel_order {
             ChannelOrder::Nchw => Pixel::GBRPF32LE,
             ChannelOrder::Nhwc => Pixel::RGB24,
         };
-        let swscale = Swscale::new(source, target, transform.scaled_width, transform.scaled_height, scaling::Flags::BILINEAR)
-            .map_err(|e| convert_error(source, e))?;
-        Ok(Self { swscale, transform })
+        // The picture is scaled as decoded: turning back the displayed size gives its size.
+        let (scaled_width, scaled_height) = rotation.displayed_size(transform.scaled_width, transform.scaled_height);
+        let swscale =
+            Swscale::new(source, target, scaled_width, scaled_height, scaling::Flags::BILINEAR).map_err(|e| convert_error(source, e))?;
+        Ok(Self { swscale, rotation, transform })
     }
 }

@@ -250,3 +250,108 @@ fn luma_is_the_frame_s_brightness_downscaled_by_a_whole_factor() {
     let (least, most) = (0..288).flat_map(|y| luma.row(y)).fold((255u8, 0u8), |(l, m), &v| (l.min(v), m.max(v)));
     assert!(most - least > 100, "a street scene has contrast: {least}..{most}");
 }
+
+/// Every frame of `path` as we hand it out: packed RGB (0..255) at `width × height` (the
+/// displayed size, so no resampling), and its luma.
+fn displayed_frames(path: &Path, width: u32, height: u32) -> (Vec<Vec<f32>>, Vec<Vec<u8>>) {
+    let layout =
+        InputLayout { width, height, channel_order: ChannelOrder::Nhwc, pixel_range: PixelRange::Byte, resize: ResizeMode::Stretch };
+    let (mut writer, mut luma_writer) = (TensorWriter::new(layout), LumaWriter::new());
+    let (mut rgb, mut luma) = (Vec::new(), Vec::new());
+    VideoSource::open(path, 1)
+        .expect("open")
+        .decode(|frame| {
+            assert_eq!((frame.width(), frame.height()), (width, height), "frames are handed out as displayed");
+            let mut tensor = vec![0.0; layout.image_len()];
+            writer.write(&frame, &mut tensor).expect("convert");
+            rgb.push(tensor);
+            let l = luma_writer.write(&frame).expect("luma");
+            assert_eq!((l.width(), l.height()), (width as usize, height as usize));
+            luma.push((0..l.height()).flat_map(|y| l.row(y).to_vec()).collect());
+            ControlFlow::Continue(())
+        })
+        .expect("decode");
+    (rgb, luma)
+}
+
+/// Every frame of `path` written into a planar float, letterboxed 80 × 80 input (resampled).
+fn letterboxed_frames(path: &Path) -> Vec<Vec<f32>> {
+    let layout = InputLayout {
+        width: 80,
+        height: 80,
+        channel_order: ChannelOrder::Nchw,
+        pixel_range: PixelRange::Unit,
+        resize: ResizeMode::Letterbox { pad_value: 0.5 },
+    };
+    let mut writer = TensorWriter::new(layout);
+    let mut tensors = Vec::new();
+    VideoSource::open(path, 1)
+        .expect("open")
+        .decode(|frame| {
+            let mut tensor = vec![0.0; layout.image_len()];
+            let placed = writer.write(&frame, &mut tensor).expect("convert");
+            assert_eq!((placed.scaled_width, placed.scaled_height, placed.pad_y), (80, 60, 10));
+            tensors.push(tensor);
+            ControlFlow::Continue(())
+        })
+        .expect("decode");
+    tensors
+}
+
+/// What the `ffmpeg` command line shows of `path` (turned by its display matrix, as it does
+/// unless told not to): every frame's packed RGB bytes.
+fn shown_by_ffmpeg(path: &Path) -> Vec<u8> {
+    let shown =
+        Command::new("ffmpeg").args(["-v", "error", "-i"]).arg(path).args(["-f", "rawvideo", "-pix_fmt", "rgb24", "-"]).output().unwrap();
+    assert!(shown.status.success(), "ffmpeg could not show {}", path.display());
+    shown.stdout
+}
+
+#[test]
+fn frames_are_turned_as_the_display_matrix_says_like_the_ffmpeg_command_line_shows_them() {
+    // An upright 64 × 48 picture that looks different every way round, stored losslessly in
+    // 4:4:4 (so turning it loses nothing), then stored turned, with a display matrix that turns
+    // it back: how a phone stores a portrait video. FFmpeg 5.1's MP4 muxer writes a `rotate=D`
+    // tag (only when copying the stream) as a turn of D degrees counter-clockwise on display.
+    let dir = tempfile::tempdir().unwrap();
+    let path = |name: &str| dir.path().join(name).to_str().unwrap().to_owned();
+    let lossless = ["-c:v", "libx264", "-qp", "0", "-pix_fmt", "yuv444p"];
+    let upright = path("upright.mp4");
+    ffmpeg(&[&["-f", "lavfi", "-i", "testsrc2=size=64x48:rate=10", "-frames:v", "3"], &lossless[..], &[&upright]].concat());
+    let (upright_rgb, upright_luma) = displayed_frames(Path::new(&upright), 64, 48);
+    assert_eq!(upright_rgb.len(), 3);
+    let upright_shown = shown_by_ffmpeg(Path::new(&upright));
+    let frame_bytes = 64 * 48 * 3;
+    assert_eq!(upright_shown.len(), 3 * frame_bytes);
+
+    for (stored_turn, tag, degrees) in [("transpose=clock", "90", 270), ("hflip,vflip", "180", 180), ("transpose=cclock", "270", 90)] {
+        let (turned, stored) = (path(&format!("turned-{degrees}.mp4")), path(&format!("stored-{degrees}.mp4")));
+        ffmpeg(&[&["-i", &upright, "-vf", stored_turn], &lossless[..], &[&turned]].concat());
+        ffmpeg(&["-i", &turned, "-c", "copy", "-metadata:s:v:0", &format!("rotate={tag}"), &stored]);
+        let stored = Path::new(&stored);
+
+        // The command line shows the upright picture again.
+        let shown = shown_by_ffmpeg(stored);
+        assert_eq!(shown.len(), upright_shown.len());
+        let off = shown.iter().zip(&upright_shown).map(|(&a, &b)| a.abs_diff(b)).max();
+        assert!(off <= Some(2), "{stored_turn}: ffmpeg shows a picture up to {off:?} off the upright one");
+
+        let source = VideoSource::open(stored, 1).unwrap();
+        let info = source.info();
+        assert_eq!((info.width, info.height, info.rotation.degrees()), (64, 48, degrees), "{stored_turn}");
+        let (rgb, luma) = displayed_frames(stored, 64, 48);
+        assert_eq!(luma, upright_luma, "{stored_turn}: the luma is the upright one's");
+        for (i, (frame, upright_frame)) in rgb.iter().zip(&upright_rgb).enumerate() {
+            let shown_frame = &shown[i * frame_bytes..(i + 1) * frame_bytes];
+            let off_shown = frame.iter().zip(shown_frame).map(|(a, &b)| (a - f32::from(b)).abs()).fold(0.0, f32::max);
+            assert!(off_shown <= 2.0, "{stored_turn}, frame {i}: up to {off_shown} off what ffmpeg shows");
+            assert_eq!(frame, upright_frame, "{stored_turn}, frame {i}: the upright picture's pixels");
+        }
+        // Resampled into a letterboxed model input: the turned picture is resampled along the
+        // other axes, so it may differ from the upright one by a rounding.
+        for (i, (tensor, upright_tensor)) in letterboxed_frames(stored).iter().zip(letterboxed_frames(Path::new(&upright))).enumerate() {
+            let off = tensor.iter().zip(&upright_tensor).map(|(a, b)| (a - b).abs()).fold(0.0, f32::max);
+            assert!(off <= 0.005, "{stored_turn}, frame {i}: letterboxed up to {off} off the upright picture");
+        }
+    }
+}
