@@ -10,8 +10,9 @@
 //! ```
 //!
 //! The file's entries become flags placed right after the subcommand, so flags given on the
-//! command line come later and override them (lists add up). Unknown keys are reported by the
-//! normal flag parser, like unknown flags.
+//! command line come later and override them (lists add up). A switch the file turns on (`once =
+//! true`) is turned off again by `--no-once` on the command line. Unknown keys are reported by
+//! the normal flag parser, like unknown flags.
 
 use std::ffi::OsString;
 use std::path::PathBuf;
@@ -65,7 +66,16 @@ pub fn expand(args: Vec<OsString>) -> Result<Vec<OsString>, ConfigError> {
         };
         for value in values {
             match value {
-                toml::Value::Boolean(true) => flags.push(name.clone().into()),
+                toml::Value::Boolean(true) => {
+                    // `--no-<key>` on the command line turns the switch off again.
+                    let negation = format!("--no-{}", key.replace('_', "-"));
+                    match rest.iter().position(|a| *a == *negation) {
+                        Some(at) => {
+                            rest.remove(at);
+                        }
+                        None => flags.push(name.clone().into()),
+                    }
+                }
                 toml::Value::Boolean(false) => {}
                 toml::Value::String(s) => flags.extend([name.clone().into(), s.into()]),
                 toml::Value::Integer(i) => flags.extend([name.clone().into(), i.to_string().into()]),
@@ -116,6 +126,19 @@ mod tests {
                 "Other"
             ])
         );
+    }
+
+    #[test]
+    fn a_switch_the_file_turns_on_is_turned_off_by_its_negation_on_the_command_line() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("prelabel.toml");
+        std::fs::write(&path, "once = true\nlinear_interpolation = true\n").unwrap();
+        let config = format!("--config={}", path.display());
+        let expanded = expand(args(&["prelabel", "run", &config, "--no-once", "--track"])).unwrap();
+        assert_eq!(expanded, args(&["prelabel", "run", "--linear-interpolation", "--track"]));
+        // A negation of a switch the file does not turn on is left to the flag parser.
+        let expanded = expand(args(&["prelabel", "worker", &config, "--no-track"])).unwrap();
+        assert_eq!(expanded, args(&["prelabel", "worker", "--linear-interpolation", "--once", "--no-track"]));
     }
 
     #[test]
