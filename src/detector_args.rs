@@ -48,7 +48,8 @@ pub struct DetectorArgs {
     /// a GPU].
     #[arg(long)]
     pub decoder: Option<HwDecode>,
-    /// Detector sessions, each on its own inference thread with an equal share of --threads
+    /// Detector sessions, each on its own inference thread with a share of --threads (as even as
+    /// whole threads allow)
     /// [default: on cpu one per core up to 4; on a GPU 2].
     #[arg(long, value_parser = clap::value_parser!(u32).range(1..))]
     pub inference_sessions: Option<u32>,
@@ -94,7 +95,8 @@ impl DetectorArgs {
         let sessions = self.inference_sessions.map_or(if on_cpu { total.min(4) } else { 2 }, |s| s as usize);
         let options = DetectorOptions {
             device,
-            intra_threads: (total / sessions).max(1),
+            // Shared out among the sessions by `Detectors::load`.
+            intra_threads: total,
             score_threshold: self.score_threshold,
             iou_threshold: self.iou_threshold,
             max_detections: self.max_detections as usize,

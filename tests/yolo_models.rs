@@ -164,7 +164,8 @@ fn frames_of_several_videos_share_batches_and_return_to_their_own_video() {
 
     let options = DetectorOptions {
         device: Device::Cpu,
-        intra_threads: 1,
+        // One for each of the two sessions.
+        intra_threads: 2,
         score_threshold: 0.5,
         iou_threshold: 0.5,
         max_detections: 100,

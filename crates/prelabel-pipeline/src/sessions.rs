@@ -15,10 +15,13 @@ pub struct Detectors {
 }
 
 impl Detectors {
-    /// Loads `sessions` (at least one) sessions of `model_path`, each with `options`
-    /// (`options.intra_threads` is per session).
+    /// Loads `sessions` (at least one) sessions of `model_path` with `options`, sharing
+    /// `options.intra_threads` among them (see [`thread_shares`]).
     pub fn load(runtime: &Runtime, model_path: &Path, options: DetectorOptions, sessions: usize) -> Result<Self, DetectError> {
-        let sessions = (0..sessions.max(1)).map(|_| Detector::load(runtime, model_path, options)).collect::<Result<_, _>>()?;
+        let sessions = thread_shares(options.intra_threads, sessions)
+            .into_iter()
+            .map(|intra_threads| Detector::load(runtime, model_path, DetectorOptions { intra_threads, ..options }))
+            .collect::<Result<_, _>>()?;
         Ok(Self { sessions })
     }
 
@@ -46,5 +49,33 @@ impl Detectors {
     /// The sessions, for a caller that schedules them itself (the editor agent's pool).
     pub fn into_vec(self) -> Vec<Detector> {
         self.sessions
+    }
+}
+
+/// Intra-op threads for each of `sessions` sessions (at least one) from `threads` in all: as even
+/// as whole threads allow, the first sessions taking one more where they do not divide (7 over 4:
+/// 2, 2, 2, 1, so no core sits idle), and at least one each; 0 lets ONNX Runtime choose for each.
+pub fn thread_shares(threads: usize, sessions: usize) -> Vec<usize> {
+    let sessions = sessions.max(1);
+    (0..sessions)
+        .map(|i| match threads {
+            0 => 0,
+            _ => (threads / sessions + usize::from(i < threads % sessions)).max(1),
+        })
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::thread_shares;
+
+    #[test]
+    fn threads_are_shared_out_whole_and_every_one_is_used() {
+        assert_eq!(thread_shares(7, 4), [2, 2, 2, 1]);
+        assert_eq!(thread_shares(16, 2), [8, 8]);
+        assert_eq!(thread_shares(5, 2), [3, 2]);
+        assert_eq!(thread_shares(2, 4), [1, 1, 1, 1]);
+        assert_eq!(thread_shares(3, 0), [3]);
+        assert_eq!(thread_shares(0, 2), [0, 0]);
     }
 }
