@@ -8,14 +8,14 @@ use prelabel_core::LumaFrame;
 use crate::scale::{Source, Swscale, source_of};
 use crate::{DecodeError, Frame, Rotation};
 
-/// Luma frames are at most this wide: the frame is downscaled by the smallest whole factor that
-/// brings it there (768 pixels by 2, 1920 by 5). Enough to follow a pedestrian, and a 384 × 288
+/// Luma frames are at most this wide (as displayed): the frame is downscaled by the smallest
+/// whole factor that brings it there (768 pixels by 2, 1920 by 5, a 1080 × 1920 portrait by 3). Enough to follow a pedestrian, and a 384 × 288
 /// frame is 108 KiB.
 pub const MAX_LUMA_WIDTH: u32 = 400;
 
 /// Converts frames into [`LumaFrame`]s: full-range grey, area-averaged down by a whole factor,
-/// turned as the frame is displayed. The scaler is rebuilt only when the frame size or format
-/// changes.
+/// turned as the frame is displayed. The scaler is rebuilt only when the frame size, format or
+/// rotation changes.
 #[derive(Default)]
 pub struct LumaWriter {
     scaler: Option<LumaScaler>,
@@ -23,6 +23,7 @@ pub struct LumaWriter {
 
 struct LumaScaler {
     swscale: Swscale,
+    rotation: Rotation,
     /// Frame pixels per luma sample.
     factor: u32,
 }
@@ -36,17 +37,16 @@ impl LumaWriter {
     /// The luma of `frame`, downscaled to at most [`MAX_LUMA_WIDTH`] samples a row.
     pub fn write(&mut self, frame: &Frame<'_>) -> Result<LumaFrame, DecodeError> {
         let video = frame.video();
-        let source = source_of(video);
+        let (source, rotation) = (source_of(video), frame.rotation());
         let scaler = match &mut self.scaler {
-            Some(s) if s.swscale.source() == source => s,
-            slot => slot.insert(LumaScaler::new(source)?),
+            Some(s) if s.swscale.source() == source && s.rotation == rotation => s,
+            slot => slot.insert(LumaScaler::new(source, rotation)?),
         };
         let factor = scaler.factor;
         let scaled = scaler.swscale.run(video).map_err(|e| luma_error(source, e))?;
         let (width, height) = (scaled.width() as usize, scaled.height() as usize);
         let stride = scaled.stride(0);
         let data = scaled.data(0);
-        let rotation = frame.rotation();
         let (displayed_width, displayed_height) = rotation.displayed_size(scaled.width(), scaled.height());
         let samples: Vec<u8> = match rotation {
             Rotation::Upright => (0..height).flat_map(|y| &data[y * stride..y * stride + width]).copied().collect(),
@@ -65,12 +65,13 @@ fn luma_error((format, width, height): Source, reason: impl ToString) -> DecodeE
 }
 
 impl LumaScaler {
-    fn new(source: Source) -> Result<Self, DecodeError> {
+    fn new(source: Source, rotation: Rotation) -> Result<Self, DecodeError> {
         let (_, width, height) = source;
-        let factor = width.div_ceil(MAX_LUMA_WIDTH).max(1);
+        let (displayed_width, _) = rotation.displayed_size(width, height);
+        let factor = displayed_width.div_ceil(MAX_LUMA_WIDTH).max(1);
         let (scaled_width, scaled_height) = ((width / factor).max(1), (height / factor).max(1));
         let swscale =
             Swscale::new(source, Pixel::GRAY8, scaled_width, scaled_height, scaling::Flags::AREA).map_err(|e| luma_error(source, e))?;
-        Ok(Self { swscale, factor })
+        Ok(Self { swscale, rotation, factor })
     }
 }

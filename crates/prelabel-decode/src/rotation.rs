@@ -22,22 +22,24 @@ pub enum Rotation {
 impl Rotation {
     /// The rotation a display matrix asks for (FFmpeg's `AV_PKT_DATA_DISPLAYMATRIX`: 3×3,
     /// row-major, 16.16 fixed point), read as the `ffmpeg` command line reads it for
-    /// `-autorotate`: `av_display_rotation_get`'s angle, negated, rounded to whole degrees, and
-    /// honoured when within a degree of a quarter turn. Other angles (and a degenerate matrix)
-    /// are shown as decoded; so is a mirroring, which the command line does not undo either.
+    /// `-autorotate`: `av_display_rotation_get`'s angle, negated and rounded to whole degrees,
+    /// honoured when that is 90, 180 or 270. Other angles, a degenerate matrix and a mirroring
+    /// (which a quarter-turn rotation cannot show) are shown as decoded.
     pub fn from_display_matrix(matrix: &[i32; 9]) -> Self {
         let [a, b, _, c, d, ..] = matrix.map(f64::from);
         let (column_0, column_1) = (a.hypot(c), b.hypot(d));
-        if column_0 == 0.0 || column_1 == 0.0 {
+        if column_0 == 0.0 || column_1 == 0.0 || a * d - b * c < 0.0 {
             return Self::Upright;
         }
         // `av_display_rotation_get` is -atan2(b, a) in degrees (counter-clockwise); shown
         // clockwise, that is +atan2(b, a).
         let clockwise = (b / column_1).atan2(a / column_0).to_degrees().round().rem_euclid(360.0);
-        [(90.0, Self::Clockwise90), (180.0, Self::Clockwise180), (270.0, Self::Clockwise270)]
-            .into_iter()
-            .find(|(degrees, _)| (clockwise - degrees).abs() < 1.0)
-            .map_or(Self::Upright, |(_, rotation)| rotation)
+        match clockwise as u32 {
+            90 => Self::Clockwise90,
+            180 => Self::Clockwise180,
+            270 => Self::Clockwise270,
+            _ => Self::Upright,
+        }
     }
 
     /// The clockwise angle in degrees: 0, 90, 180 or 270.
@@ -91,11 +93,13 @@ mod tests {
         assert_eq!(Rotation::from_display_matrix(&QUARTER_CLOCKWISE), Rotation::Clockwise90);
         assert_eq!(Rotation::from_display_matrix(&QUARTER_COUNTER_CLOCKWISE), Rotation::Clockwise270);
         assert_eq!(Rotation::from_display_matrix(&HALF), Rotation::Clockwise180);
-        // Scaled, and a little off a quarter turn: still a quarter turn.
+        // Scaled, and a little off a quarter turn (89.65°, rounded to 90): still a quarter turn.
         assert_eq!(Rotation::from_display_matrix(&QUARTER_CLOCKWISE.map(|v| v * 2)), Rotation::Clockwise90);
         assert_eq!(Rotation::from_display_matrix(&[400, 65535, 0, -65535, 400, 0, 0, 0, 1 << 30]), Rotation::Clockwise90);
-        // Not a quarter turn, no rotation, or no matrix at all: shown as decoded.
+        // Not a quarter turn, no rotation, a mirroring, or no matrix at all: shown as decoded.
         assert_eq!(Rotation::from_display_matrix(&THIRTY), Rotation::Upright);
+        assert_eq!(Rotation::from_display_matrix(&[-65536, 0, 0, 0, 65536, 0, 0, 0, 1 << 30]), Rotation::Upright);
+        assert_eq!(Rotation::from_display_matrix(&[0, 65536, 0, 65536, 0, 0, 0, 0, 1 << 30]), Rotation::Upright);
         assert_eq!(Rotation::from_display_matrix(&[65536, 0, 0, 0, 65536, 0, 0, 0, 1 << 30]), Rotation::Upright);
         assert_eq!(Rotation::from_display_matrix(&[0; 9]), Rotation::Upright);
     }

@@ -249,6 +249,23 @@ fn luma_is_the_frame_s_brightness_downscaled_by_a_whole_factor() {
     assert!(luma.width() as u32 <= MAX_LUMA_WIDTH);
     let (least, most) = (0..288).flat_map(|y| luma.row(y)).fold((255u8, 0u8), |(l, m), &v| (l.min(v), m.max(v)));
     assert!(most - least > 100, "a street scene has contrast: {least}..{most}");
+
+    // Stored 360 × 480 and shown turned, 480 × 360: downscaled for the width shown, by 2 (by
+    // the stored width it would be 1, and 480 samples a row).
+    let dir = tempfile::tempdir().unwrap();
+    let (stored, tagged) = (dir.path().join("stored.mp4"), dir.path().join("tagged.mp4"));
+    ffmpeg(&["-f", "lavfi", "-i", "testsrc2=size=360x480", "-frames:v", "1", "-c:v", "libx264", stored.to_str().unwrap()]);
+    ffmpeg(&["-i", stored.to_str().unwrap(), "-c", "copy", "-metadata:s:v:0", "rotate=90", tagged.to_str().unwrap()]);
+    let mut turned = None;
+    VideoSource::open(&tagged, 1)
+        .unwrap()
+        .decode(|frame| {
+            turned = Some(writer.write(&frame).unwrap());
+            ControlFlow::Break(())
+        })
+        .unwrap();
+    let luma = turned.unwrap();
+    assert_eq!((luma.width(), luma.height(), luma.frame_px_per_sample()), (240, 180, 2));
 }
 
 /// Every frame of `path` as we hand it out: packed RGB (0..255) at `width × height` (the
