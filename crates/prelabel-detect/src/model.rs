@@ -142,7 +142,8 @@ impl Detector {
         let outputs: Vec<(&str, &[i64])> = session.outputs().iter().filter_map(|o| Some((o.name(), float_shape(o.dtype())?))).collect();
         let (output_layout, class_count) = match outputs[..] {
             [(a, sa), (b, sb)] if sa.len() == 3 && sb.len() == 3 && (sa[2] == 4 || sb[2] == 4) => {
-                let ((boxes, _), (scores, scores_shape)) = if sa[2] == 4 { ((a, sa), (b, sb)) } else { ((b, sb), (a, sa)) };
+                let ((boxes, _), (scores, scores_shape)) =
+                    if first_is_ssd_boxes((a, sa), (b, sb)) { ((a, sa), (b, sb)) } else { ((b, sb), (a, sa)) };
                 let layout = OutputLayout::SsdBoxesScores { boxes: boxes.to_owned(), scores: scores.to_owned() };
                 (layout, scores_shape[2])
             }
@@ -356,6 +357,17 @@ pub struct BatchDetections {
     pub postprocess_time: Duration,
 }
 
+/// Whether the first of two rank-3 outputs `[B,N,4]` / `[B,N,C]` is an SSD's boxes: the one
+/// four wide; when both are (a 4-class model), the one named for boxes (`boxes`, `bboxes`, …)
+/// rather than the other, and the first when the names do not tell.
+fn first_is_ssd_boxes((first, first_shape): (&str, &[i64]), (second, second_shape): (&str, &[i64])) -> bool {
+    if first_shape[2] != second_shape[2] {
+        return first_shape[2] == 4;
+    }
+    let says_boxes = |name: &str| name.to_ascii_lowercase().contains("box");
+    says_boxes(first) || !says_boxes(second)
+}
+
 /// One image's candidates from an SSD head, as [`Detector::detect`] decodes them: `boxes` is
 /// `[anchors, 4]` (`ymin, xmin, ymax, xmax`, normalised to 0..1), `scores` is `[anchors,
 /// classes]`. Each anchor's best class is kept when it scores at least `score_threshold`, its box
@@ -462,6 +474,17 @@ fn class_names(model_path: &Path, from_metadata: Option<Vec<String>>, class_coun
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_four_class_ssd_tells_its_boxes_from_its_scores_by_name() {
+        let (boxes, four_classes, ninety_classes): (&[i64], &[i64], &[i64]) = (&[1, 1917, 4], &[1, 1917, 4], &[1, 1917, 91]);
+        assert!(first_is_ssd_boxes(("a", boxes), ("b", ninety_classes)));
+        assert!(!first_is_ssd_boxes(("a", ninety_classes), ("b", boxes)));
+        // Both four wide: by name, whichever comes first.
+        assert!(!first_is_ssd_boxes(("scores", four_classes), ("boxes", boxes)));
+        assert!(first_is_ssd_boxes(("detection_boxes", boxes), ("detection_scores", four_classes)));
+        assert!(first_is_ssd_boxes(("out0", boxes), ("out1", four_classes)));
+    }
 
     #[test]
     fn boxes_in_the_letterbox_padding_are_dropped_and_others_mapped_to_the_frame() {
