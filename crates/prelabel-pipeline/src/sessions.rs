@@ -16,7 +16,7 @@ pub struct Detectors {
 
 impl Detectors {
     /// Loads `sessions` (at least one) sessions of `model_path` with `options`, sharing
-    /// `options.intra_threads` among them (see [`thread_shares`]).
+    /// `options.intra_threads` out among them as evenly as whole threads allow.
     pub fn load(runtime: &Runtime, model_path: &Path, options: DetectorOptions, sessions: usize) -> Result<Self, DetectError> {
         let sessions = thread_shares(options.intra_threads, sessions)
             .into_iter()
@@ -55,7 +55,7 @@ impl Detectors {
 /// Intra-op threads for each of `sessions` sessions (at least one) from `threads` in all: as even
 /// as whole threads allow, the first sessions taking one more where they do not divide (7 over 4:
 /// 2, 2, 2, 1, so no core sits idle), and at least one each; 0 lets ONNX Runtime choose for each.
-pub fn thread_shares(threads: usize, sessions: usize) -> Vec<usize> {
+fn thread_shares(threads: usize, sessions: usize) -> Vec<usize> {
     let sessions = sessions.max(1);
     (0..sessions)
         .map(|i| match threads {
