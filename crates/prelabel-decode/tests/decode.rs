@@ -236,15 +236,19 @@ fn luma_is_the_frame_s_brightness_downscaled_by_a_whole_factor() {
     }
 
     // 768 × 576 footage: halved, to at most MAX_LUMA_WIDTH samples a row, with its texture kept.
-    let mut first = None;
-    VideoSource::open(&data("vtest.avi"), 1)
-        .unwrap()
-        .decode(|frame| {
-            first = Some(writer.write(&frame).unwrap());
-            ControlFlow::Break(())
-        })
-        .unwrap();
-    let luma = first.unwrap();
+    // The luma of the first frame of a video.
+    let mut first_luma = |path: &Path| {
+        let mut first = None;
+        VideoSource::open(path, 1)
+            .unwrap()
+            .decode(|frame| {
+                first = Some(writer.write(&frame).unwrap());
+                ControlFlow::Break(())
+            })
+            .unwrap();
+        first.unwrap()
+    };
+    let luma = first_luma(&data("vtest.avi"));
     assert_eq!((luma.width(), luma.height(), luma.frame_px_per_sample()), (384, 288, 2));
     assert!(luma.width() as u32 <= MAX_LUMA_WIDTH);
     let (least, most) = (0..288).flat_map(|y| luma.row(y)).fold((255u8, 0u8), |(l, m), &v| (l.min(v), m.max(v)));
@@ -256,15 +260,7 @@ fn luma_is_the_frame_s_brightness_downscaled_by_a_whole_factor() {
     let (stored, tagged) = (dir.path().join("stored.mp4"), dir.path().join("tagged.mp4"));
     ffmpeg(&["-f", "lavfi", "-i", "testsrc2=size=360x480", "-frames:v", "1", "-c:v", "libx264", stored.to_str().unwrap()]);
     ffmpeg(&["-i", stored.to_str().unwrap(), "-c", "copy", "-metadata:s:v:0", "rotate=90", tagged.to_str().unwrap()]);
-    let mut turned = None;
-    VideoSource::open(&tagged, 1)
-        .unwrap()
-        .decode(|frame| {
-            turned = Some(writer.write(&frame).unwrap());
-            ControlFlow::Break(())
-        })
-        .unwrap();
-    let luma = turned.unwrap();
+    let luma = first_luma(&tagged);
     assert_eq!((luma.width(), luma.height(), luma.frame_px_per_sample()), (240, 180, 2));
 }
 
