@@ -313,10 +313,7 @@ impl Agent {
         // Tracks end (and following stops) with the range, not with the frames decoded from the
         // keyframe before it.
         let frame_end = labelled.last().map_or(first, |last| last + 1);
-        let followed = follower.map_or_else(Vec::new, |mut follower| {
-            follower.ended(frame_end);
-            follower.into_followed()
-        });
+        let followed = follower.map_or_else(Vec::new, |follower| follower.finish(frame_end));
         let detections =
             VideoDetections { info, frames, followed, report, frame_end, timings: StageTimings::default(), flow: FlowStats::default() };
         Ok(Detected { detections, frames_labelled: labelled, decode_start: seek.start_index, fallback: seek.fallback.clone() })

@@ -47,14 +47,11 @@ impl Follower {
     }
 
     /// Decode ended before frame `frame_end` (the video's frame count, or where a range ended):
-    /// every detected frame can be followed to the end with the luma there is.
-    pub fn ended(&mut self, frame_end: u64) {
+    /// follows every detected frame left to the end with the luma there is, and returns every
+    /// detected frame followed, in frame order.
+    pub fn finish(mut self, frame_end: u64) -> Vec<FollowedDetections> {
         self.last_frame = frame_end.checked_sub(1);
         self.advance();
-    }
-
-    /// Every detected frame followed so far, in frame order.
-    pub fn into_followed(self) -> Vec<FollowedDetections> {
         self.followed
     }
 
@@ -108,8 +105,7 @@ mod tests {
                 in_order.detected(i, &detections());
             }
         }
-        in_order.ended(7);
-        let expected = in_order.into_followed();
+        let expected = in_order.finish(7);
         assert_eq!(expected.iter().map(|f| f.frame_index).collect::<Vec<_>>(), vec![0, 3, 6]);
         // Moving 4 frame pixels a frame, followed onto the next detected frame.
         let shifts = &expected[0].centre_shifts_px[0];
@@ -122,7 +118,6 @@ mod tests {
         out_of_order.detected(3, &detections());
         out_of_order.detected(6, &detections());
         out_of_order.detected(0, &detections());
-        out_of_order.ended(7);
-        assert_eq!(out_of_order.into_followed(), expected);
+        assert_eq!(out_of_order.finish(7), expected);
     }
 }

@@ -680,10 +680,7 @@ impl Collector<'_> {
             Err(e) => return Some(Err(e)),
         };
         let frame_end = report.frames_decoded;
-        let followed = follower.map_or_else(Vec::new, |mut follower| {
-            follower.ended(frame_end);
-            follower.into_followed()
-        });
+        let followed = follower.map_or_else(Vec::new, |follower| follower.finish(frame_end));
         frames.sort_unstable_by_key(|f| f.frame_index);
         timings.decode = report.decode_time;
         timings.preprocess = preprocess;
