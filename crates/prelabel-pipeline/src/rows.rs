@@ -43,7 +43,7 @@ pub fn label_row(client: &EncordClient, project: &str, meta: &LabelRowMetadata) 
         Some(label_hash) => client.label_rows(project, std::slice::from_ref(label_hash))?,
         None => client.create_label_rows(project, std::slice::from_ref(&meta.data_hash))?,
     };
-    rows.into_iter().find(|r| r["data_hash"] == meta.data_hash.as_str()).ok_or_else(|| RowError::NoRow(meta.data_hash.clone()))
+    row_of(rows, &meta.data_hash)
 }
 
 /// `row` (a label row read earlier) as the server has it now: a save replaces the whole row, so
@@ -51,6 +51,10 @@ pub fn label_row(client: &EncordClient, project: &str, meta: &LabelRowMetadata) 
 pub fn reread_label_row(client: &EncordClient, project: &str, row: &Value) -> Result<Value, RowError> {
     let data_hash = row["data_hash"].as_str().unwrap_or_default();
     let label_hash = row["label_hash"].as_str().ok_or_else(|| RowError::NoRow(data_hash.to_owned()))?;
-    let rows = client.label_rows(project, &[label_hash.to_owned()])?;
+    row_of(client.label_rows(project, &[label_hash.to_owned()])?, data_hash)
+}
+
+/// The row of `data_hash` among the rows the server sent back.
+fn row_of(rows: Vec<Value>, data_hash: &str) -> Result<Value, RowError> {
     rows.into_iter().find(|r| r["data_hash"] == data_hash).ok_or_else(|| RowError::NoRow(data_hash.to_owned()))
 }
