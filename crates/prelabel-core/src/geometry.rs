@@ -36,6 +36,11 @@ impl<S> BoxXyxy<S> {
         Self::new(cx - w / 2.0, cy - h / 2.0, cx + w / 2.0, cy + h / 2.0)
     }
 
+    /// The centre, `[x, y]`.
+    pub fn centre(&self) -> [f32; 2] {
+        [(self.x1 + self.x2) / 2.0, (self.y1 + self.y2) / 2.0]
+    }
+
     /// Width, never negative.
     pub fn width(&self) -> f32 {
         (self.x2 - self.x1).max(0.0)

@@ -4,8 +4,6 @@
 
 use prelabel_core::{BoxXyxy, Detection, FramePx, LumaFrame};
 
-use crate::track::centre;
-
 /// How far from the expected position a box's content is searched for, in luma samples.
 const SEARCH_RADIUS: i64 = 6;
 
@@ -74,7 +72,7 @@ fn box_shift(
     }
     let scale = previous.frame_px_per_sample() as f32;
     let b = bbox_in_frame_px;
-    let [cx, cy] = centre(b).map(|c| c / scale);
+    let [cx, cy] = b.centre().map(|c| c / scale);
     let (half_w, half_h) = (b.width() / scale * TEMPLATE_SHARE / 2.0, b.height() / scale * TEMPLATE_SHARE / 2.0);
     let expected = [(expected_shift_px[0] / scale).round(), (expected_shift_px[1] / scale).round()];
     if !(cx.is_finite() && cy.is_finite() && half_w.is_finite() && half_h.is_finite() && expected.iter().all(|e| e.is_finite())) {

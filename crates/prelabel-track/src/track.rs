@@ -149,13 +149,8 @@ impl Track {
 /// The velocity of the centre from `from` to `to` (different frames), in pixels per frame.
 fn centre_velocity(from: &TrackBox, to: &TrackBox) -> [f32; 2] {
     let frames = to.frame_index as f32 - from.frame_index as f32;
-    let ([ax, ay], [bx, by]) = (centre(&from.bbox_in_frame_px), centre(&to.bbox_in_frame_px));
+    let ([ax, ay], [bx, by]) = (from.bbox_in_frame_px.centre(), to.bbox_in_frame_px.centre());
     [(bx - ax) / frames, (by - ay) / frames]
-}
-
-/// A box's centre.
-pub(crate) fn centre(b: &BoxXyxy<FramePx>) -> [f32; 2] {
-    [(b.x1 + b.x2) / 2.0, (b.y1 + b.y2) / 2.0]
 }
 
 /// The box on `frame_index` (strictly between `a`'s and `b`'s frames) on the straight line from

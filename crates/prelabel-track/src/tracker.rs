@@ -6,7 +6,7 @@ use prelabel_core::{BoxXyxy, Detection, FrameDetections, FramePx};
 use crate::assignment::match_by_similarity;
 use crate::kalman::BoxFilter;
 use crate::motion::FollowedDetections;
-use crate::track::{BoxSource, INTERPOLATED_CONFIDENCE_SCALE, Track, TrackBox, centre};
+use crate::track::{BoxSource, INTERPOLATED_CONFIDENCE_SCALE, Track, TrackBox};
 
 /// Settings of a [`Tracker`]. `Default` gives ByteTrack's published values for MOT17 (track
 /// threshold 0.5, new tracks from 0.6, first match threshold 0.8 as a cost, i.e. IoU × score ≥
@@ -192,7 +192,7 @@ impl LiveTrack {
     fn follow_motion_before(&mut self, frame_index: u64) {
         let shifts = std::mem::take(&mut self.centre_shifts_px);
         let Some(start) = self.boxes.last().filter(|_| self.matched_last_step) else { return };
-        let [cx, cy] = centre(&start.bbox_in_frame_px);
+        let [cx, cy] = start.bbox_in_frame_px.centre();
         // The shift onto this step's own frame only serves the boxes between (see
         // `add_followed_boxes`): the filter meets this frame's detections as predicted.
         let followed = (self.last_matched_frame + 1..=frame_index).zip(shifts);
@@ -242,7 +242,7 @@ impl LiveTrack {
         let [vx, vy] = self.filter.centre_velocity().map(|v| v as f32);
         let unfollowed = (frame_index - last_followed) as f32;
         let (a, b) = (&start.bbox_in_frame_px, &detection.bbox_in_frame_px);
-        let ([ax, ay], [bx, by]) = (centre(a), centre(b));
+        let ([ax, ay], [bx, by]) = (a.centre(), b.centre());
         let miss = [bx - (ax + last_dx + vx * unfollowed), by - (ay + last_dy + vy * unfollowed)];
         let carried_on = (last_followed + 1..frame_index).map(|frame| {
             let since = (frame - last_followed) as f32;
