@@ -9,8 +9,8 @@ use crate::scale::{Source, Swscale, source_of};
 use crate::{DecodeError, Frame, Rotation};
 
 /// Luma frames are at most this wide (as displayed): the frame is downscaled by the smallest
-/// whole factor that brings it there (768 pixels by 2, 1920 by 5, a 1080 × 1920 portrait by 3). Enough to follow a pedestrian, and a 384 × 288
-/// frame is 108 KiB.
+/// whole factor that brings it there (768 pixels by 2, 1920 by 5, a 1080 × 1920 portrait by 3).
+/// Enough to follow a pedestrian, and a 384 × 288 frame is 108 KiB.
 pub const MAX_LUMA_WIDTH: u32 = 400;
 
 /// Converts frames into [`LumaFrame`]s: full-range grey, area-averaged down by a whole factor,
