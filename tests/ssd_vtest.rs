@@ -221,33 +221,71 @@ fn a_video_stored_turned_with_a_display_matrix_is_labelled_as_it_is_shown() {
     ffmpeg(&[&["-i", &upright, "-vf", "transpose=clock"], &lossless[..], &[&turned]].concat());
     ffmpeg(&["-i", &turned, "-c", "copy", "-metadata:s:v:0", "rotate=90", &stored]);
 
-    let label = |video: &str| {
-        let out = path(&format!("{video}.label_row.json"));
-        let ran = prelabel_ok(&["run", &path(video), "--model", ssd_model().to_str().unwrap(), "--out", &out, "--json-summary"]);
-        let summary: Value = serde_json::from_slice(&ran.stdout).unwrap();
-        let row = read_label_row(std::path::Path::new(&out));
-        let unit = row.data_units.values().next().unwrap();
-        assert_eq!((unit.width, unit.height), (768, 576), "{video}: normalised to the frame as shown");
-        let boxes: Vec<(u64, String, [f64; 4])> = unit
-            .labels
-            .iter()
-            .flat_map(|(frame, l)| l.objects.iter().map(move |o| (*frame, o.name.clone(), o.bounding_box)))
-            .map(|(frame, name, b)| (frame, name, [b.x, b.y, b.x + b.w, b.y + b.h]))
-            .collect();
-        (summary, boxes)
-    };
-    let (upright_summary, upright_boxes) = label("upright.mp4");
-    let (stored_summary, stored_boxes) = label("stored.mp4");
+    let (upright_summary, upright_boxes) = label_boxes(&upright);
+    let (stored_summary, stored_boxes) = label_boxes(&stored);
+    for (summary, video) in [(&upright_summary, &upright), (&stored_summary, &stored)] {
+        assert_eq!((&summary["video"]["width"], &summary["video"]["height"]), (&768.into(), &576.into()), "{video}: the frame as shown");
+    }
     assert_eq!(upright_summary["video"]["rotation"], 0);
     assert_eq!(stored_summary["video"]["rotation"], 270);
-    assert_eq!((&stored_summary["video"]["width"], &stored_summary["video"]["height"]), (&Value::from(768), &Value::from(576)));
 
     // Every box of each run has its twin in the other: same frame and class, IoU ≥ 0.9.
     assert!(upright_boxes.len() >= 100, "{} boxes", upright_boxes.len());
-    let twinned = |ours: &[(u64, String, [f64; 4])], theirs: &[(u64, String, [f64; 4])]| {
-        ours.iter().filter(|(f, n, b)| theirs.iter().any(|(g, m, c)| f == g && n == m && iou(b, c) >= 0.9)).count()
-    };
-    let (found, kept) = (twinned(&upright_boxes, &stored_boxes), twinned(&stored_boxes, &upright_boxes));
+    let (found, kept) = (twinned(&upright_boxes, &stored_boxes, 0.9), twinned(&stored_boxes, &upright_boxes, 0.9));
     eprintln!("turned video: {found} of {} upright boxes found, {kept} of {} kept", upright_boxes.len(), stored_boxes.len());
     assert!(found as f64 >= 0.97 * upright_boxes.len() as f64 && kept as f64 >= 0.97 * stored_boxes.len() as f64);
+}
+
+/// A box of a label row: its frame, its class name, and its normalised corners.
+type RowBox = (u64, String, [f64; 4]);
+
+/// `prelabel run` on `video` with the bundled detector: the JSON summary and every box of the
+/// label row, which must be normalised by the size the summary gives.
+fn label_boxes(video: &str) -> (Value, Vec<RowBox>) {
+    let out = format!("{video}.label_row.json");
+    let ran = prelabel_ok(&["run", video, "--model", ssd_model().to_str().unwrap(), "--out", &out, "--json-summary"]);
+    let summary: Value = serde_json::from_slice(&ran.stdout).unwrap();
+    let row = read_label_row(std::path::Path::new(&out));
+    let unit = row.data_units.values().next().unwrap();
+    assert_eq!(
+        (Value::from(unit.width), Value::from(unit.height)),
+        (summary["video"]["width"].clone(), summary["video"]["height"].clone())
+    );
+    let boxes = unit
+        .labels
+        .iter()
+        .flat_map(|(frame, l)| l.objects.iter().map(move |o| (*frame, o.name.clone(), o.bounding_box)))
+        .map(|(frame, name, b)| (frame, name, [b.x, b.y, b.x + b.w, b.y + b.h]))
+        .collect();
+    (summary, boxes)
+}
+
+/// How many of `ours` have a twin among `theirs`: same frame and class, IoU at least `min_iou`.
+fn twinned(ours: &[RowBox], theirs: &[RowBox], min_iou: f64) -> usize {
+    ours.iter().filter(|(f, n, b)| theirs.iter().any(|(g, m, c)| f == g && n == m && iou(b, c) >= min_iou)).count()
+}
+
+#[test]
+fn a_video_that_changes_resolution_part_way_is_labelled_at_one_size() {
+    // The first 20 frames of vtest.avi at 768 × 576, then the same 20 frames at 384 × 288: new
+    // sequence parameters part-way through one MPEG-TS stream, as when recordings are joined.
+    let dir = tempfile::tempdir().unwrap();
+    let path = |name: &str| dir.path().join(name).to_str().unwrap().to_owned();
+    let lossless = ["-c:v", "libx264", "-qp", "0", "-pix_fmt", "yuv444p"];
+    let vtest = data("vtest.avi");
+    let first_20 = ["-i", vtest.to_str().unwrap(), "-frames:v", "20"];
+    let (full, half, joined) = (path("full.ts"), path("half.ts"), path("joined.ts"));
+    ffmpeg(&[&first_20[..], &lossless[..], &[&full]].concat());
+    ffmpeg(&[&first_20[..], &["-vf", "scale=384:288:flags=area"], &lossless[..], &[&half]].concat());
+    ffmpeg(&["-i", &format!("concat:{full}|{half}"), "-c", "copy", &joined]);
+
+    let (summary, boxes) = label_boxes(&joined);
+    assert_eq!(summary["frames"]["decoded"], 40, "{summary}");
+    let (first, second): (Vec<RowBox>, Vec<RowBox>) = boxes.into_iter().partition(|(frame, _, _)| *frame < 20);
+    let second: Vec<RowBox> = second.into_iter().map(|(frame, name, b)| (frame - 20, name, b)).collect();
+    // Each box on the second 20 frames lies where its twin on the first 20 does.
+    assert!(first.len() >= 50, "{} boxes", first.len());
+    let (found, kept) = (twinned(&first, &second, 0.8), twinned(&second, &first, 0.8));
+    eprintln!("joined video: {found} of {} full-size boxes found at half size, {kept} of {} kept", first.len(), second.len());
+    assert!(found as f64 >= 0.9 * first.len() as f64 && kept as f64 >= 0.9 * second.len() as f64);
 }

@@ -6,6 +6,7 @@ use ffmpeg_next as ffmpeg;
 use prelabel_core::LumaFrame;
 
 use crate::scale::{Source, Swscale, source_of};
+use crate::source::Shown;
 use crate::{DecodeError, Frame, Rotation};
 
 /// Luma frames are at most this wide (as displayed): the frame is downscaled by the smallest
@@ -13,9 +14,9 @@ use crate::{DecodeError, Frame, Rotation};
 /// Enough to follow a pedestrian, and a 384 × 288 frame is 108 KiB.
 pub const MAX_LUMA_WIDTH: u32 = 400;
 
-/// Converts frames into [`LumaFrame`]s: full-range grey, area-averaged down by a whole factor,
-/// turned as the frame is displayed. The scaler is rebuilt only when the frame size, format or
-/// rotation changes.
+/// Converts frames into [`LumaFrame`]s: full-range grey, area-averaged down by a whole factor
+/// from the video's displayed size (see [`Frame::width`]), turned as the frame is displayed. The
+/// scaler is rebuilt only when the decoded size or format, or how the frame is shown, changes.
 #[derive(Default)]
 pub struct LumaWriter {
     scaler: Option<LumaScaler>,
@@ -23,7 +24,7 @@ pub struct LumaWriter {
 
 struct LumaScaler {
     swscale: Swscale,
-    rotation: Rotation,
+    shown: Shown,
     /// Frame pixels per luma sample.
     factor: u32,
 }
@@ -37,10 +38,11 @@ impl LumaWriter {
     /// The luma of `frame`, downscaled to at most [`MAX_LUMA_WIDTH`] samples a row.
     pub fn write(&mut self, frame: &Frame<'_>) -> Result<LumaFrame, DecodeError> {
         let video = frame.video();
-        let (source, rotation) = (source_of(video), frame.rotation());
+        let (source, shown) = (source_of(video), frame.shown());
+        let rotation = shown.rotation;
         let scaler = match &mut self.scaler {
-            Some(s) if s.swscale.source() == source && s.rotation == rotation => s,
-            slot => slot.insert(LumaScaler::new(source, rotation)?),
+            Some(s) if s.swscale.source() == source && s.shown == shown => s,
+            slot => slot.insert(LumaScaler::new(source, shown)?),
         };
         let factor = scaler.factor;
         let scaled = scaler.swscale.run(video).map_err(|e| luma_error(source, e))?;
@@ -65,13 +67,12 @@ fn luma_error((format, width, height): Source, reason: impl ToString) -> DecodeE
 }
 
 impl LumaScaler {
-    fn new(source: Source, rotation: Rotation) -> Result<Self, DecodeError> {
-        let (_, width, height) = source;
-        let (displayed_width, _) = rotation.displayed_size(width, height);
-        let factor = displayed_width.div_ceil(MAX_LUMA_WIDTH).max(1);
+    fn new(source: Source, shown: Shown) -> Result<Self, DecodeError> {
+        let factor = shown.width.div_ceil(MAX_LUMA_WIDTH).max(1);
+        let (width, height) = shown.decoded_size();
         let (scaled_width, scaled_height) = ((width / factor).max(1), (height / factor).max(1));
         let swscale =
             Swscale::new(source, Pixel::GRAY8, scaled_width, scaled_height, scaling::Flags::AREA).map_err(|e| luma_error(source, e))?;
-        Ok(Self { swscale, rotation, factor })
+        Ok(Self { swscale, shown, factor })
     }
 }

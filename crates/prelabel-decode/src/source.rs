@@ -39,11 +39,35 @@ pub struct VideoInfo {
 
 /// One decoded frame, lent to the caller of [`VideoSource::decode`]. The writers that convert
 /// it ([`TensorWriter`](crate::TensorWriter), [`LumaWriter`](crate::LumaWriter)) turn it by its
-/// [`Rotation`], so it is used as displayed.
+/// [`Rotation`] and scale it to the video's size, so it is used as displayed.
 pub struct Frame<'a> {
     index: u64,
     video: &'a frame::Video,
-    rotation: Rotation,
+    shown: Shown,
+}
+
+/// How every frame of a video is shown: turned by `rotation`, at the video's displayed size
+/// ([`VideoInfo`]'s width and height, which the label row gives too). A picture decoded at
+/// another size, after the stream changed resolution part-way, is scaled to that size, as the
+/// `ffmpeg` command line scales every frame to one size by default (`-autoscale`; it takes the
+/// first frame's): so frame pixels mean the same on every frame of a video, and boxes
+/// normalised by the video's size stay true.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct Shown {
+    pub(crate) rotation: Rotation,
+    pub(crate) width: u32,
+    pub(crate) height: u32,
+}
+
+impl Shown {
+    fn of(info: &VideoInfo) -> Self {
+        Self { rotation: info.rotation, width: info.width, height: info.height }
+    }
+
+    /// The size the decoded picture is scaled to before it is turned.
+    pub(crate) fn decoded_size(self) -> (u32, u32) {
+        self.rotation.displayed_size(self.width, self.height)
+    }
 }
 
 impl Frame<'_> {
@@ -52,18 +76,14 @@ impl Frame<'_> {
         self.index
     }
 
-    /// Width in pixels, as displayed.
+    /// Width in pixels, as displayed: the video's, whatever size this picture was decoded at.
     pub fn width(&self) -> u32 {
-        self.displayed_size().0
+        self.shown.width
     }
 
-    /// Height in pixels, as displayed.
+    /// Height in pixels, as displayed: the video's.
     pub fn height(&self) -> u32 {
-        self.displayed_size().1
-    }
-
-    fn displayed_size(&self) -> (u32, u32) {
-        self.rotation.displayed_size(self.video.width(), self.video.height())
+        self.shown.height
     }
 
     /// The decoded picture, not turned yet.
@@ -71,15 +91,15 @@ impl Frame<'_> {
         self.video
     }
 
-    /// How the picture is turned to be shown.
-    pub(crate) fn rotation(&self) -> Rotation {
-        self.rotation
+    /// How the picture is shown.
+    pub(crate) fn shown(&self) -> Shown {
+        self.shown
     }
 
     /// A copy of this frame that outlives the decode callback, e.g. to convert one frame again
     /// and again in a benchmark.
     pub fn to_owned_frame(&self) -> OwnedFrame {
-        OwnedFrame { index: self.index, video: self.video.clone(), rotation: self.rotation }
+        OwnedFrame { index: self.index, video: self.video.clone(), shown: self.shown }
     }
 }
 
@@ -87,13 +107,13 @@ impl Frame<'_> {
 pub struct OwnedFrame {
     index: u64,
     video: frame::Video,
-    rotation: Rotation,
+    shown: Shown,
 }
 
 impl OwnedFrame {
     /// The frame, lent as [`VideoSource::decode`] lends frames.
     pub fn as_frame(&self) -> Frame<'_> {
-        Frame { index: self.index, video: &self.video, rotation: self.rotation }
+        Frame { index: self.index, video: &self.video, shown: self.shown }
     }
 }
 
@@ -218,7 +238,7 @@ impl VideoSource {
         let mut decoded = frame::Video::empty();
         let mut system = frame::Video::empty();
         let mut stopped = false;
-        let rotation = self.info.rotation;
+        let shown = Shown::of(&self.info);
 
         // Hands every frame the decoder has ready to `on_frame`.
         let mut drain = |decoder: &mut ffmpeg::decoder::Video, report: &mut DecodeReport, started: Instant| -> bool {
@@ -228,7 +248,7 @@ impl VideoSource {
                     Ok(()) => {
                         let Some(video) = in_system_memory(&decoded, &mut system, report) else { continue };
                         report.decode_time += clock.elapsed();
-                        let flow = on_frame(Frame { index: report.frames_decoded, video, rotation });
+                        let flow = on_frame(Frame { index: report.frames_decoded, video, shown });
                         report.frames_decoded += 1;
                         clock = Instant::now();
                         if flow.is_break() {
@@ -502,7 +522,7 @@ impl VideoSource {
                 }
                 let Some(video) = in_system_memory(&decoded, &mut system, &mut report) else { continue };
                 handed = true;
-                if on_frame(Frame { index, video, rotation: self.info.rotation }).is_break() {
+                if on_frame(Frame { index, video, shown: Shown::of(&self.info) }).is_break() {
                     stopped = true;
                     break;
                 }

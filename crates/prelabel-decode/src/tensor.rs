@@ -6,6 +6,7 @@ use ffmpeg_next as ffmpeg;
 use prelabel_core::{ChannelOrder, InputLayout, InputTransform, ResizeMode};
 
 use crate::scale::{Source, Swscale, source_of};
+use crate::source::Shown;
 use crate::{DecodeError, Frame, Rotation};
 
 /// Writes frames into a model's input tensor: resize (plain or letterbox) and pixel-format
@@ -14,7 +15,9 @@ use crate::{DecodeError, Frame, Rotation};
 /// For planar (NCHW) models swscale writes planar float RGB (`GBRPF32LE`) directly, so no
 /// per-pixel loop runs in Rust; for packed (NHWC) models it writes RGB24, which is widened to
 /// float row by row. A frame shown turned ([`Rotation`]) is scaled as decoded and turned in that
-/// copy. The scaler is rebuilt only when the frame size, format or rotation changes.
+/// copy. Every frame is placed as the video's displayed size is, even one decoded at another
+/// size (see [`Frame::width`]), so boxes in frame pixels mean the same on every frame. The
+/// scaler is rebuilt only when the decoded size or format, or how the frame is shown, changes.
 pub struct TensorWriter {
     layout: InputLayout,
     scaler: Option<Scaler>,
@@ -22,7 +25,7 @@ pub struct TensorWriter {
 
 struct Scaler {
     swscale: Swscale,
-    rotation: Rotation,
+    shown: Shown,
     /// How the displayed frame is placed into the input.
     transform: InputTransform,
 }
@@ -43,11 +46,12 @@ impl TensorWriter {
     pub fn write(&mut self, frame: &Frame<'_>, dst: &mut [f32]) -> Result<InputTransform, DecodeError> {
         assert_eq!(dst.len(), self.layout.image_len(), "tensor slot does not match the input layout");
         let video = frame.video();
-        let (source, rotation) = (source_of(video), frame.rotation());
+        let (source, shown) = (source_of(video), frame.shown());
+        let rotation = shown.rotation;
         let layout = self.layout;
         let scaler = match &mut self.scaler {
-            Some(s) if s.swscale.source() == source && s.rotation == rotation => s,
-            slot => slot.insert(Scaler::new(&layout, source, rotation)?),
+            Some(s) if s.swscale.source() == source && s.shown == shown => s,
+            slot => slot.insert(Scaler::new(&layout, source, shown)?),
         };
         let t = scaler.transform;
         let scaled = scaler.swscale.run(video).map_err(|e| convert_error(source, e))?;
@@ -144,10 +148,8 @@ fn convert_error((format, width, height): Source, source: ffmpeg::Error) -> Deco
 }
 
 impl Scaler {
-    fn new(layout: &InputLayout, source: Source, rotation: Rotation) -> Result<Self, DecodeError> {
-        let (_, width, height) = source;
-        let (displayed_width, displayed_height) = rotation.displayed_size(width, height);
-        let transform = layout.transform_for(displayed_width, displayed_height);
+    fn new(layout: &InputLayout, source: Source, shown: Shown) -> Result<Self, DecodeError> {
+        let (rotation, transform) = (shown.rotation, layout.transform_for(shown.width, shown.height));
         let target = match layout.channel_order {
             ChannelOrder::Nchw => Pixel::GBRPF32LE,
             ChannelOrder::Nhwc => Pixel::RGB24,
@@ -156,6 +158,6 @@ impl Scaler {
         let (scaled_width, scaled_height) = rotation.displayed_size(transform.scaled_width, transform.scaled_height);
         let swscale =
             Swscale::new(source, target, scaled_width, scaled_height, scaling::Flags::BILINEAR).map_err(|e| convert_error(source, e))?;
-        Ok(Self { swscale, rotation, transform })
+        Ok(Self { swscale, shown, transform })
     }
 }

@@ -368,3 +368,51 @@ fn frames_are_turned_as_the_display_matrix_says_like_the_ffmpeg_command_line_sho
         }
     }
 }
+
+#[test]
+fn a_stream_that_changes_resolution_part_way_is_handed_out_at_one_size() {
+    // The same three pictures twice: at 64 × 48, then at 128 × 96 (new sequence parameters
+    // part-way through one MPEG-TS stream, as when recordings are joined).
+    let dir = tempfile::tempdir().unwrap();
+    let path = |name: &str| dir.path().join(name).to_str().unwrap().to_owned();
+    let lossless = ["-c:v", "libx264", "-qp", "0", "-pix_fmt", "yuv444p"];
+    let source = ["-f", "lavfi", "-i", "testsrc2=size=128x96:rate=10", "-frames:v", "3"];
+    let (small, large, joined) = (path("small.ts"), path("large.ts"), path("joined.ts"));
+    ffmpeg(&[&source[..], &["-vf", "scale=64:48:flags=area"], &lossless[..], &[&small]].concat());
+    ffmpeg(&[&source[..], &lossless[..], &[&large]].concat());
+    ffmpeg(&["-i", &format!("concat:{small}|{large}"), "-c", "copy", &joined]);
+
+    let info = VideoSource::open(Path::new(&joined), 1).expect("open").info().clone();
+    let (width, height) = (info.width, info.height);
+    assert!([(64, 48), (128, 96)].contains(&(width, height)), "{info:?}");
+    let layout = InputLayout {
+        width: 32,
+        height: 32,
+        channel_order: ChannelOrder::Nchw,
+        pixel_range: PixelRange::Byte,
+        resize: ResizeMode::Letterbox { pad_value: 0.0 },
+    };
+    let (mut writer, mut luma_writer) = (TensorWriter::new(layout), LumaWriter::new());
+    let (mut tensors, mut placements, mut luma_sizes) = (Vec::new(), Vec::new(), Vec::new());
+    VideoSource::open(Path::new(&joined), 1)
+        .expect("open")
+        .decode(|frame| {
+            assert_eq!((frame.width(), frame.height()), (width, height), "frame {}: the video's size", frame.index());
+            let mut tensor = vec![0.0; layout.image_len()];
+            placements.push(writer.write(&frame, &mut tensor).expect("convert"));
+            tensors.push(tensor);
+            let luma = luma_writer.write(&frame).expect("luma");
+            luma_sizes.push((luma.width(), luma.height(), luma.frame_px_per_sample()));
+            ControlFlow::Continue(())
+        })
+        .expect("decode");
+    assert_eq!(tensors.len(), 6);
+    // Every frame is placed into the input, and followed, as one of the video's size.
+    assert!(placements.iter().all(|p| *p == placements[0] && (p.frame_width, p.frame_height) == (width, height)), "{placements:?}");
+    assert!(luma_sizes.iter().all(|s| *s == luma_sizes[0]), "{luma_sizes:?}");
+    // And each picture is where its twin of the other size is.
+    for i in 0..3 {
+        let off = tensors[i].iter().zip(&tensors[i + 3]).map(|(a, b)| (a - b).abs()).sum::<f32>() / tensors[i].len() as f32;
+        assert!(off < 6.0, "frame {i} and its twin differ by {off} on average");
+    }
+}
