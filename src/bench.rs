@@ -86,8 +86,11 @@ pub struct BenchArgs {
     #[arg(long, value_name = "FILE.svg")]
     plot: Option<PathBuf>,
     /// Instead, measure the editor agent: request to saved row for this frame of --video
-    /// (served by an in-process Encord-compatible server), against decoding from frame 0.
-    #[arg(long, value_name = "FRAME")]
+    /// (served by an in-process Encord-compatible server), against decoding from frame 0. One
+    /// frame, one session: the options of the throughput measurements are refused with it.
+    #[arg(long, value_name = "FRAME", conflicts_with_all = [
+        "batch_sizes", "batch_size", "frame_stride", "inference_frames", "baseline", "markdown", "repeat", "plot",
+    ])]
     editor_frame: Option<u64>,
 }
 

@@ -184,3 +184,13 @@ fn editor_latency_mode_reaches_a_middle_frame_without_decoding_from_the_start() 
     }
     assert_eq!(report["decode_from_zero_frames"], 401);
 }
+
+#[test]
+fn editor_latency_mode_refuses_the_options_it_would_ignore() {
+    for option in [&["--baseline"][..], &["--batch-sizes", "1,4"], &["--frame-stride", "3"], &["--repeat", "3"], &["--markdown"]] {
+        let out = prelabel(&[&["bench", "--editor-frame", "10"][..], option].concat());
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(2), "{option:?}: {stderr}");
+        assert!(stderr.contains("--editor-frame") && stderr.contains(option[0]), "{option:?}: {stderr}");
+    }
+}
