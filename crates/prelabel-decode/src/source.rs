@@ -369,11 +369,14 @@ impl VideoSource {
     /// `round((pts - stream start) · fps · time base)`. That is exact for constant-frame-rate
     /// streams (`r_frame_rate == avg_frame_rate`) whose every frame up to the keyframe decodes
     /// — FFmpeg's own encodes, cameras, MPEG-4/AVI, H.264/H.265 with B-frames in MP4 or
-    /// Matroska. Every pre-roll frame's timestamp is checked against that rule; a variable
-    /// frame rate, a missing timestamp, a seek that lands past `first`, or timestamps that do
-    /// not step by exactly one frame make it fall back to decoding from frame 0 and counting
-    /// (the reason is in [`SeekReport::fallback`]), so the numbering is never guessed. From
-    /// `first` on, frames are numbered by counting, as `decode` does.
+    /// Matroska. Every pre-roll frame's timestamp is checked against that rule, and the
+    /// keyframe's index against the count of the video packets before it in the file (demuxed,
+    /// not decoded: a gap in the timestamps before the keyframe, a recorder's dropped frames,
+    /// does not show after it). A variable frame rate, a missing timestamp, a seek that lands
+    /// past `first`, timestamps that do not step by exactly one frame, or a count that differs
+    /// make it fall back to decoding from frame 0 and counting (the reason is in
+    /// [`SeekReport::fallback`]), so the numbering is never guessed. From `first` on, frames are
+    /// numbered by counting, as `decode` does.
     pub fn decode_from(mut self, first: u64, mut on_frame: impl FnMut(Frame<'_>) -> ControlFlow<()>) -> Result<SeekReport, DecodeError> {
         if first == 0 {
             let report = self.decode(on_frame)?;
@@ -509,6 +512,19 @@ impl VideoSource {
                         let exact = exact as u64;
                         match numbering {
                             None if exact > first => return Ok(None),
+                            None => {
+                                // A gap in the timestamps before the keyframe does not show
+                                // after it: count what comes before it in the file instead.
+                                let before = video_packets_before_keyframe(&self.path, self.stream_index, ts)?;
+                                if before != Some(exact) {
+                                    let counted = before.map_or_else(
+                                        || "no keyframe with it is in the file".to_owned(),
+                                        |n| format!("{n} frames come before it"),
+                                    );
+                                    return Err(NoSeek(format!("the keyframe's timestamp says frame {exact}, but {counted}")));
+                                }
+                                exact
+                            }
                             Some((_, next)) if exact != next => {
                                 return Err(NoSeek(format!("timestamps do not step one frame at a time ({exact} after {})", next - 1)));
                             }
@@ -541,6 +557,26 @@ impl VideoSource {
         let pre_roll = first - start_index;
         Ok(Some(SeekReport { report, start_index, pre_roll, fallback: None }))
     }
+}
+
+/// How many packets of the video stream come, in file order, before its keyframe whose
+/// presentation timestamp is `pts`, by demuxing `path` from the start without decoding (a
+/// fraction of a decode's cost); `None` when no such keyframe is found. In a stream whose frames
+/// are one packet each and whose keyframes start closed groups of pictures, that is the
+/// keyframe's index; anything else makes the count differ, and the caller decode from frame 0.
+fn video_packets_before_keyframe(path: &Path, stream_index: usize, pts: i64) -> Result<Option<u64>, NoSeek> {
+    let mut input = ffmpeg::format::input(path).map_err(|e| NoSeek(format!("cannot reopen the file to count its frames ({e})")))?;
+    let mut before = 0u64;
+    for (stream, packet) in input.packets() {
+        if stream.index() != stream_index {
+            continue;
+        }
+        if packet.is_key() && packet.pts() == Some(pts) {
+            return Ok(Some(before));
+        }
+        before += 1;
+    }
+    Ok(None)
 }
 
 #[cfg(test)]
@@ -687,5 +723,36 @@ mod seek_tests {
         // one frame at a time and it counts from frame 0 instead.
         check(&mkv, &[10], true);
         check(&mkv, &[45, 55], false);
+    }
+
+    #[test]
+    fn a_gap_in_the_timestamps_before_the_keyframe_falls_back_to_counting_from_zero() {
+        let dir = tempfile::tempdir().unwrap();
+        let mkv = dir.path().join("gap.mkv");
+        let src = vtest();
+        // 10 frames/s, but 5 frames' time missing after frame 30 (a recorder that dropped them):
+        // the timestamps step one frame at a time on either side of the gap, and Matroska says
+        // 10/1, so nothing near a keyframe after it tells; its timestamp puts it 5 frames late.
+        ffmpeg(&[
+            "-i",
+            src.to_str().unwrap(),
+            "-frames:v",
+            "90",
+            "-vf",
+            "scale=160:120,settb=1/1000,setpts='if(lt(N,30),N*100,(N+5)*100)'",
+            "-fps_mode",
+            "passthrough",
+            "-enc_time_base",
+            "1:1000",
+            "-c:v",
+            "libx264",
+            "-preset",
+            "ultrafast",
+            "-g",
+            "20",
+            mkv.to_str().unwrap(),
+        ]);
+        check(&mkv, &[10, 25], true);
+        check(&mkv, &[45, 70], false);
     }
 }
