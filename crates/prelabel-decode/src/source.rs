@@ -25,7 +25,8 @@ pub struct VideoInfo {
     pub rotation: Rotation,
     /// Average frame rate (frames per second); 0 when the container does not say.
     pub fps: f64,
-    /// Frame count from the container header, when it has one.
+    /// Frame count from the container header, when it has one, less the frames an MP4 edit
+    /// list hides.
     pub frame_count_hint: Option<u64>,
     /// Duration in seconds, when known.
     pub duration_secs: Option<f64>,
@@ -201,7 +202,7 @@ impl VideoSource {
         let duration_secs = (stream.duration() > 0)
             .then(|| stream.duration() as f64 * f64::from(stream.time_base()))
             .or_else(|| (input.duration() > 0).then(|| input.duration() as f64 / f64::from(ffmpeg::ffi::AV_TIME_BASE)));
-        let frame_count_hint = (stream.frames() > 0).then_some(stream.frames() as u64);
+        let frame_count_hint = shown_frame_count(&stream);
         let rotation = display_rotation(&stream);
         let (width, height) = rotation.displayed_size(decoder.width(), decoder.height());
         let info = VideoInfo {
@@ -369,10 +370,10 @@ impl VideoSource {
     /// `round((pts - stream start) · fps · time base)`. That is exact for constant-frame-rate
     /// streams (`r_frame_rate == avg_frame_rate`) whose every frame up to the keyframe decodes
     /// — FFmpeg's own encodes, cameras, MPEG-4/AVI, H.264/H.265 with B-frames in MP4 or
-    /// Matroska. Every pre-roll frame's timestamp is checked against that rule, and the
-    /// keyframe's index against the count of the video packets before it in the file (demuxed,
-    /// not decoded: a gap in the timestamps before the keyframe, a recorder's dropped frames,
-    /// does not show after it). A variable frame rate, a missing timestamp, a seek that lands
+    /// Matroska. Every pre-roll frame's timestamp is checked against that rule, and the first
+    /// one's index against the count of the frames the file shows before it (demuxed, not
+    /// decoded: a gap in the timestamps before the keyframe, a recorder's dropped frames, does
+    /// not show after it; frames an MP4 edit list hides are not counted). A variable frame rate, a missing timestamp, a seek that lands
     /// past `first`, timestamps that do not step by exactly one frame, or a count that differs
     /// make it fall back to decoding from frame 0 and counting (the reason is in
     /// [`SeekReport::fallback`]), so the numbering is never guessed. From `first` on, frames are
@@ -513,15 +514,13 @@ impl VideoSource {
                         match numbering {
                             None if exact > first => return Ok(None),
                             None => {
-                                // A gap in the timestamps before the keyframe does not show
-                                // after it: count what comes before it in the file instead.
-                                let before = video_packets_before_keyframe(&self.path, self.stream_index, ts)?;
+                                // A gap in the timestamps before the seek's landing frame
+                                // does not show after it: count what the file shows before it.
+                                let before = frames_shown_before(&self.path, self.stream_index, ts)?;
                                 if before != Some(exact) {
-                                    let counted = before.map_or_else(
-                                        || "no keyframe with it is in the file".to_owned(),
-                                        |n| format!("{n} frames come before it"),
-                                    );
-                                    return Err(NoSeek(format!("the keyframe's timestamp says frame {exact}, but {counted}")));
+                                    let counted =
+                                        before.map_or_else(|| "no packet has it".to_owned(), |n| format!("{n} frames are shown before it"));
+                                    return Err(NoSeek(format!("the timestamp after the seek says frame {exact}, but {counted}")));
                                 }
                                 exact
                             }
@@ -559,24 +558,54 @@ impl VideoSource {
     }
 }
 
-/// How many packets of the video stream come, in file order, before its keyframe whose
-/// presentation timestamp is `pts`, by demuxing `path` from the start without decoding (a
-/// fraction of a decode's cost); `None` when no such keyframe is found. In a stream whose frames
-/// are one packet each and whose keyframes start closed groups of pictures, that is the
-/// keyframe's index; anything else makes the count differ, and the caller decode from frame 0.
-fn video_packets_before_keyframe(path: &Path, stream_index: usize, pts: i64) -> Result<Option<u64>, NoSeek> {
+/// How many frames of the video stream are shown before the one with presentation timestamp
+/// `pts`, by demuxing `path` from the start without decoding (a fraction of a decode's cost):
+/// the packets with an earlier timestamp, less those an edit list hides, read up to the first
+/// keyframe after that frame's packet; `None` when no packet has that timestamp. In a stream
+/// whose frames are one packet each, that is the frame's index; anything else makes the count
+/// differ, and the caller decode from frame 0.
+fn frames_shown_before(path: &Path, stream_index: usize, pts: i64) -> Result<Option<u64>, NoSeek> {
     let mut input = ffmpeg::format::input(path).map_err(|e| NoSeek(format!("cannot reopen the file to count its frames ({e})")))?;
-    let mut before = 0u64;
+    let (mut before, mut seen) = (0u64, false);
     for (stream, packet) in input.packets() {
-        if stream.index() != stream_index {
+        // SAFETY: reads a field of the packet it owns (`Packet::flags` drops the flags
+        // ffmpeg-next does not name, DISCARD among them).
+        let hidden = unsafe { (*ffmpeg::packet::Ref::as_ptr(&packet)).flags } & ffmpeg::ffi::AV_PKT_FLAG_DISCARD != 0;
+        if stream.index() != stream_index || hidden {
             continue;
         }
-        if packet.is_key() && packet.pts() == Some(pts) {
-            return Ok(Some(before));
+        match packet.pts() {
+            Some(t) if t == pts => seen = true,
+            // Frames shown before it come before the next keyframe in the file.
+            Some(t) if t > pts && seen && packet.is_key() => break,
+            Some(t) if t < pts => before += 1,
+            _ => {}
         }
-        before += 1;
     }
-    Ok(None)
+    Ok(seen.then_some(before))
+}
+
+/// The frames the container announces for the stream, less those its edit list hides: an MP4
+/// cut without re-encoding keeps the frames from the keyframe before the cut, and its edit list
+/// shows them only from the cut on, as FFmpeg's decode (and a browser's player) does. Counted
+/// where the demuxer's index holds one entry per frame (MP4); elsewhere the announced count.
+fn shown_frame_count(stream: &ffmpeg::format::stream::Stream<'_>) -> Option<u64> {
+    let announced = u64::try_from(stream.frames()).ok().filter(|&n| n > 0)?;
+    // SAFETY: the stream belongs to the open format context `stream` borrows; the index entries
+    // are only read, within the count FFmpeg gives (`avformat_index_get_entry` only reads the
+    // stream, though FFmpeg 5.1 declares it `*mut`).
+    let hidden = unsafe {
+        let st = stream.as_ptr();
+        let entries = ffmpeg::ffi::avformat_index_get_entries_count(st);
+        if u64::try_from(entries) != Ok(announced) {
+            return Some(announced);
+        }
+        (0..entries)
+            .map(|i| ffmpeg::ffi::avformat_index_get_entry(st.cast_mut(), i))
+            .filter(|&entry| !entry.is_null() && (*entry).flags() & ffmpeg::ffi::AVINDEX_DISCARD_FRAME != 0)
+            .count() as u64
+    };
+    Some(announced.saturating_sub(hidden))
 }
 
 #[cfg(test)]
@@ -754,5 +783,39 @@ mod seek_tests {
         ]);
         check(&mkv, &[10, 25], true);
         check(&mkv, &[45, 70], false);
+    }
+
+    #[test]
+    fn an_mp4_edit_list_that_starts_between_keyframes_numbers_frames_as_a_full_decode() {
+        let dir = tempfile::tempdir().unwrap();
+        let (mp4, cut) = (dir.path().join("whole.mp4"), dir.path().join("cut.mp4"));
+        let src = vtest();
+        ffmpeg(&[
+            "-i",
+            src.to_str().unwrap(),
+            "-frames:v",
+            "200",
+            "-vf",
+            "scale=160:120",
+            "-c:v",
+            "libx264",
+            "-preset",
+            "ultrafast",
+            "-bf",
+            "2",
+            "-g",
+            "50",
+            mp4.to_str().unwrap(),
+        ]);
+        // Copied from 1.3 s on (10 frames/s): the file keeps the frames from the keyframe at 0,
+        // and an edit list says to show them from 1.3 s, so a full decode hands out 13 fewer.
+        ffmpeg(&["-ss", "1.3", "-i", mp4.to_str().unwrap(), "-c", "copy", cut.to_str().unwrap()]);
+        assert_eq!(full_digests(&cut).len(), 187);
+        // Announced as the frames shown, not the 200 stored, so none is reported lost.
+        let source = VideoSource::open(&cut, 1).unwrap();
+        assert_eq!(source.info().frame_count_hint, Some(187));
+        let report = source.decode(|_| ControlFlow::Continue(())).unwrap();
+        assert!(!report.is_partial(), "{report:?}");
+        check(&cut, &[1, 20, 36, 37, 38, 60, 100, 185], true);
     }
 }
