@@ -722,20 +722,20 @@ mod seek_tests {
         assert_eq!(report.start_index, 144, "{report:?}");
     }
 
-    #[test]
-    fn a_variable_frame_rate_video_falls_back_to_counting_from_zero() {
-        let dir = tempfile::tempdir().unwrap();
-        let mkv = dir.path().join("vfr.mkv");
+    /// The first 90 frames of vtest.avi, small, in Matroska (which says 10/1 frames a second
+    /// whatever the timestamps), with the timestamps in milliseconds that `setpts` gives frame
+    /// `N`, and a keyframe every 20 frames.
+    fn mkv_with_timestamps(dir: &Path, setpts: &str) -> PathBuf {
+        let mkv = dir.join("timestamps.mkv");
         let src = vtest();
-        // 10 frames/s for 3 s, then 25 frames/s; Matroska still says 10/1 (r and avg alike), so
-        // only the timestamps tell.
+        let filters = format!("scale=160:120,settb=1/1000,setpts='{setpts}'");
         ffmpeg(&[
             "-i",
             src.to_str().unwrap(),
             "-frames:v",
             "90",
             "-vf",
-            "scale=160:120,settb=1/1000,setpts='if(lt(N,30),N*100,3000+(N-30)*40)'",
+            &filters,
             "-fps_mode",
             "passthrough",
             "-enc_time_base",
@@ -748,6 +748,14 @@ mod seek_tests {
             "20",
             mkv.to_str().unwrap(),
         ]);
+        mkv
+    }
+
+    #[test]
+    fn a_variable_frame_rate_video_falls_back_to_counting_from_zero() {
+        // 10 frames/s for 3 s, then 25 frames/s: only the timestamps tell.
+        let dir = tempfile::tempdir().unwrap();
+        let mkv = mkv_with_timestamps(dir.path(), "if(lt(N,30),N*100,3000+(N-30)*40)");
         // Inside the constant-rate part the seek is right; past it the timestamps do not step
         // one frame at a time and it counts from frame 0 instead.
         check(&mkv, &[10], true);
@@ -756,31 +764,11 @@ mod seek_tests {
 
     #[test]
     fn a_gap_in_the_timestamps_before_the_keyframe_falls_back_to_counting_from_zero() {
-        let dir = tempfile::tempdir().unwrap();
-        let mkv = dir.path().join("gap.mkv");
-        let src = vtest();
         // 10 frames/s, but 5 frames' time missing after frame 30 (a recorder that dropped them):
-        // the timestamps step one frame at a time on either side of the gap, and Matroska says
-        // 10/1, so nothing near a keyframe after it tells; its timestamp puts it 5 frames late.
-        ffmpeg(&[
-            "-i",
-            src.to_str().unwrap(),
-            "-frames:v",
-            "90",
-            "-vf",
-            "scale=160:120,settb=1/1000,setpts='if(lt(N,30),N*100,(N+5)*100)'",
-            "-fps_mode",
-            "passthrough",
-            "-enc_time_base",
-            "1:1000",
-            "-c:v",
-            "libx264",
-            "-preset",
-            "ultrafast",
-            "-g",
-            "20",
-            mkv.to_str().unwrap(),
-        ]);
+        // the timestamps step one frame at a time on either side of the gap, so nothing near a
+        // keyframe after it tells; its timestamp puts it 5 frames late.
+        let dir = tempfile::tempdir().unwrap();
+        let mkv = mkv_with_timestamps(dir.path(), "if(lt(N,30),N*100,(N+5)*100)");
         check(&mkv, &[10, 25], true);
         check(&mkv, &[45, 70], false);
     }
