@@ -25,8 +25,8 @@ pub struct VideoInfo {
     pub rotation: Rotation,
     /// Average frame rate (frames per second); 0 when the container does not say.
     pub fps: f64,
-    /// Frame count from the container header, when it has one, less the frames an MP4 edit
-    /// list hides.
+    /// Frame count from the container header, when it has one; in MP4, the frames its edit
+    /// list shows.
     pub frame_count_hint: Option<u64>,
     /// Duration in seconds, when known.
     pub duration_secs: Option<f64>,
@@ -51,8 +51,9 @@ pub struct Frame<'a> {
 /// ([`VideoInfo`]'s width and height, which the label row gives too). A picture decoded at
 /// another size, after the stream changed resolution part-way, is scaled to that size, as the
 /// `ffmpeg` command line scales every frame to one size by default (`-autoscale`; it takes the
-/// first frame's): so frame pixels mean the same on every frame of a video, and boxes
-/// normalised by the video's size stay true.
+/// first frame's, normally the same): so frame pixels mean the same on every frame of a video,
+/// and boxes normalised by the video's size stay true. A picture of another aspect ratio is
+/// stretched, as there.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) struct Shown {
     pub(crate) rotation: Rotation,
@@ -202,7 +203,8 @@ impl VideoSource {
         let duration_secs = (stream.duration() > 0)
             .then(|| stream.duration() as f64 * f64::from(stream.time_base()))
             .or_else(|| (input.duration() > 0).then(|| input.duration() as f64 / f64::from(ffmpeg::ffi::AV_TIME_BASE)));
-        let frame_count_hint = shown_frame_count(&stream);
+        // FFmpeg's MP4 (QuickTime) demuxer indexes every frame.
+        let frame_count_hint = shown_frame_count(&stream, input.format().name().split(',').any(|n| n == "mp4"));
         let rotation = display_rotation(&stream);
         let (width, height) = rotation.displayed_size(decoder.width(), decoder.height());
         let info = VideoInfo {
@@ -369,8 +371,8 @@ impl VideoSource {
     /// The index of the keyframe the seek lands on comes from its timestamp:
     /// `round((pts - stream start) · fps · time base)`. That is exact for constant-frame-rate
     /// streams (`r_frame_rate == avg_frame_rate`) whose every frame up to the keyframe decodes
-    /// — FFmpeg's own encodes, cameras, MPEG-4/AVI, H.264/H.265 with B-frames in MP4 or
-    /// Matroska. Every pre-roll frame's timestamp is checked against that rule, and the first
+    /// — FFmpeg's own encodes, cameras, AVI without B-frames, H.264/H.265 with B-frames in
+    /// MP4 or Matroska. Every pre-roll frame's timestamp is checked against that rule, and the first
     /// one's index against the count of the frames the file shows before it (demuxed, not
     /// decoded: a gap in the timestamps before the keyframe, a recorder's dropped frames, does
     /// not show after it; frames an MP4 edit list hides are not counted). A variable frame rate, a missing timestamp, a seek that lands
@@ -516,11 +518,15 @@ impl VideoSource {
                             None => {
                                 // A gap in the timestamps before the seek's landing frame
                                 // does not show after it: count what the file shows before it.
-                                let before = frames_shown_before(&self.path, self.stream_index, ts)?;
-                                if before != Some(exact) {
-                                    let counted =
-                                        before.map_or_else(|| "no packet has it".to_owned(), |n| format!("{n} frames are shown before it"));
-                                    return Err(NoSeek(format!("the timestamp after the seek says frame {exact}, but {counted}")));
+                                match frames_shown_before(&self.path, self.stream_index, ts) {
+                                    Ok(before) if before == exact => {}
+                                    Ok(before) => {
+                                        let why = format!(
+                                            "the timestamp after the seek says frame {exact}, but {before} frames are shown before it"
+                                        );
+                                        return Err(NoSeek(why));
+                                    }
+                                    Err(why) => return Err(NoSeek(format!("the frames before the seek cannot be counted: {why}"))),
                                 }
                                 exact
                             }
@@ -559,53 +565,75 @@ impl VideoSource {
 }
 
 /// How many frames of the video stream are shown before the one with presentation timestamp
-/// `pts`, by demuxing `path` from the start without decoding (a fraction of a decode's cost):
-/// the packets with an earlier timestamp, less those an edit list hides, read up to the first
-/// keyframe after that frame's packet; `None` when no packet has that timestamp. In a stream
-/// whose frames are one packet each, that is the frame's index; anything else makes the count
-/// differ, and the caller decode from frame 0.
-fn frames_shown_before(path: &Path, stream_index: usize, pts: i64) -> Result<Option<u64>, NoSeek> {
-    let mut input = ffmpeg::format::input(path).map_err(|e| NoSeek(format!("cannot reopen the file to count its frames ({e})")))?;
-    let (mut before, mut seen) = (0u64, false);
+/// `pts`, by demuxing `path` from the start without decoding (a fraction of a decode's cost;
+/// the other streams' data is skipped): the packets with an earlier timestamp, from the first
+/// keyframe on (the decoder drops what comes before it) and less those an edit list hides, read
+/// up to the first keyframe after that frame's packet. `Err` with the reason when it cannot be
+/// counted so: no packet has that timestamp, or a packet after the first keyframe is shown
+/// before it (an open group of pictures, whose leading frames the decoder may drop). In a
+/// stream whose frames are one packet each, the count is the frame's index; anything else makes
+/// it differ, and the caller decode from frame 0.
+fn frames_shown_before(path: &Path, stream_index: usize, pts: i64) -> Result<u64, String> {
+    let mut input = ffmpeg::format::input(path).map_err(|e| format!("cannot reopen the file to count its frames ({e})"))?;
+    // SAFETY: the format context is open and owned by `input`; `nb_streams` streams are valid.
+    unsafe {
+        let context = input.as_mut_ptr();
+        for i in (0..(*context).nb_streams as usize).filter(|&i| i != stream_index) {
+            (**(*context).streams.add(i)).discard = ffmpeg::ffi::AVDiscard::AVDISCARD_ALL;
+        }
+    }
+    let (mut before, mut seen, mut first_key) = (0u64, false, None);
     for (stream, packet) in input.packets() {
         // SAFETY: reads a field of the packet it owns (`Packet::flags` drops the flags
         // ffmpeg-next does not name, DISCARD among them).
         let hidden = unsafe { (*ffmpeg::packet::Ref::as_ptr(&packet)).flags } & ffmpeg::ffi::AV_PKT_FLAG_DISCARD != 0;
-        if stream.index() != stream_index || hidden {
+        let Some(t) = packet.pts().filter(|_| stream.index() == stream_index) else { continue };
+        // The first keyframe counts even when hidden: it is decoded, only not shown.
+        let first_key = match first_key {
+            Some(key) => key,
+            None if packet.is_key() => *first_key.insert(t),
+            None => continue,
+        };
+        if hidden {
             continue;
         }
-        match packet.pts() {
-            Some(t) if t == pts => seen = true,
+        if t < first_key {
+            return Err(format!("a frame after the first keyframe is shown before it (timestamp {t} < {first_key})"));
+        }
+        if t == pts {
+            seen = true;
+        } else if t < pts {
+            before += 1;
+        } else if seen && packet.is_key() {
             // Frames shown before it come before the next keyframe in the file.
-            Some(t) if t > pts && seen && packet.is_key() => break,
-            Some(t) if t < pts => before += 1,
-            _ => {}
+            break;
         }
     }
-    Ok(seen.then_some(before))
+    if seen { Ok(before) } else { Err("no packet has its timestamp".into()) }
 }
 
 /// The frames the container announces for the stream, less those its edit list hides: an MP4
-/// cut without re-encoding keeps the frames from the keyframe before the cut, and its edit list
-/// shows them only from the cut on, as FFmpeg's decode (and a browser's player) does. Counted
-/// where the demuxer's index holds one entry per frame (MP4); elsewhere the announced count.
-fn shown_frame_count(stream: &ffmpeg::format::stream::Stream<'_>) -> Option<u64> {
+/// cut without re-encoding keeps the frames from the keyframe before the cut (and after its end,
+/// up to a keyframe), and its edit list shows only those in between, as FFmpeg's decode (and a
+/// browser's player) does. For MP4 (`every_frame_indexed`: the demuxer's index holds every
+/// frame, and marks those the edit list hides) the index's shown entries are counted; elsewhere
+/// the announced count is taken as it is.
+fn shown_frame_count(stream: &ffmpeg::format::stream::Stream<'_>, every_frame_indexed: bool) -> Option<u64> {
     let announced = u64::try_from(stream.frames()).ok().filter(|&n| n > 0)?;
+    if !every_frame_indexed {
+        return Some(announced);
+    }
     // SAFETY: the stream belongs to the open format context `stream` borrows; the index entries
     // are only read, within the count FFmpeg gives (`avformat_index_get_entry` only reads the
     // stream, though FFmpeg 5.1 declares it `*mut`).
-    let hidden = unsafe {
+    let shown = unsafe {
         let st = stream.as_ptr();
-        let entries = ffmpeg::ffi::avformat_index_get_entries_count(st);
-        if u64::try_from(entries) != Ok(announced) {
-            return Some(announced);
-        }
-        (0..entries)
+        (0..ffmpeg::ffi::avformat_index_get_entries_count(st))
             .map(|i| ffmpeg::ffi::avformat_index_get_entry(st.cast_mut(), i))
-            .filter(|&entry| !entry.is_null() && (*entry).flags() & ffmpeg::ffi::AVINDEX_DISCARD_FRAME != 0)
+            .filter(|&entry| !entry.is_null() && (*entry).flags() & ffmpeg::ffi::AVINDEX_DISCARD_FRAME == 0)
             .count() as u64
     };
-    Some(announced.saturating_sub(hidden))
+    Some(if shown > 0 { shown } else { announced })
 }
 
 #[cfg(test)]
@@ -773,37 +801,59 @@ mod seek_tests {
         check(&mkv, &[45, 70], false);
     }
 
-    #[test]
-    fn an_mp4_edit_list_that_starts_between_keyframes_numbers_frames_as_a_full_decode() {
-        let dir = tempfile::tempdir().unwrap();
-        let (mp4, cut) = (dir.path().join("whole.mp4"), dir.path().join("cut.mp4"));
-        let src = vtest();
-        ffmpeg(&[
-            "-i",
-            src.to_str().unwrap(),
-            "-frames:v",
-            "200",
-            "-vf",
-            "scale=160:120",
-            "-c:v",
-            "libx264",
-            "-preset",
-            "ultrafast",
-            "-bf",
-            "2",
-            "-g",
-            "50",
-            mp4.to_str().unwrap(),
-        ]);
-        // Copied from 1.3 s on (10 frames/s): the file keeps the frames from the keyframe at 0,
-        // and an edit list says to show them from 1.3 s, so a full decode hands out 13 fewer.
-        ffmpeg(&["-ss", "1.3", "-i", mp4.to_str().unwrap(), "-c", "copy", cut.to_str().unwrap()]);
-        assert_eq!(full_digests(&cut).len(), 187);
-        // Announced as the frames shown, not the 200 stored, so none is reported lost.
-        let source = VideoSource::open(&cut, 1).unwrap();
-        assert_eq!(source.info().frame_count_hint, Some(187));
+    /// The first 200 frames of vtest.avi at 160 × 120 (10 frames/s), encoded with `codec`
+    /// (and its options) into `name` in `dir`.
+    fn small_vtest(dir: &Path, name: &str, codec: &[&str]) -> PathBuf {
+        let (src, out) = (vtest(), dir.join(name));
+        ffmpeg(&[&["-i", src.to_str().unwrap(), "-frames:v", "200", "-vf", "scale=160:120"][..], codec, &[out.to_str().unwrap()]].concat());
+        out
+    }
+
+    /// `path`'s frames shown, as announced and as decoded, and whether the decode was partial.
+    fn shown_frames(path: &Path) -> (Option<u64>, u64, bool) {
+        let source = VideoSource::open(path, 1).unwrap();
+        let announced = source.info().frame_count_hint;
         let report = source.decode(|_| ControlFlow::Continue(())).unwrap();
-        assert!(!report.is_partial(), "{report:?}");
+        (announced, report.frames_decoded, report.is_partial())
+    }
+
+    #[test]
+    fn mp4_edit_lists_hide_frames_as_a_full_decode_does_and_seeks_number_frames_alike() {
+        let dir = tempfile::tempdir().unwrap();
+        let mp4 = small_vtest(dir.path(), "whole.mp4", &["-c:v", "libx264", "-preset", "ultrafast", "-bf", "2", "-g", "50"]);
+        // Copied from 1.3 s on: the file keeps the frames from the keyframe at 0, and its edit
+        // list shows them from 1.3 s, so 13 fewer are shown; none of them is reported lost.
+        let cut = dir.path().join("cut.mp4");
+        ffmpeg(&["-ss", "1.3", "-i", mp4.to_str().unwrap(), "-c", "copy", cut.to_str().unwrap()]);
+        assert_eq!(shown_frames(&cut), (Some(187), 187, false));
         check(&cut, &[1, 20, 36, 37, 38, 60, 100, 185], true);
+
+        // The edit list cut short to 13 s (as a player's trim without re-encoding does): the
+        // frames after it are stored but not shown.
+        let mut bytes = std::fs::read(&mp4).unwrap();
+        let elst = bytes.windows(4).position(|w| w == b"elst").expect("an edit list (B-frames make FFmpeg write one)");
+        assert_eq!((bytes[elst + 4], &bytes[elst + 8..elst + 12]), (0, &1u32.to_be_bytes()[..]), "version 0, one entry");
+        // Its duration, in the movie's time scale (FFmpeg's muxer writes milliseconds).
+        bytes[elst + 12..elst + 16].copy_from_slice(&13_000u32.to_be_bytes());
+        let trimmed = dir.path().join("trimmed.mp4");
+        std::fs::write(&trimmed, bytes).unwrap();
+        assert_eq!(shown_frames(&trimmed), (Some(130), 130, false));
+    }
+
+    #[test]
+    fn streams_whose_timestamps_do_not_give_the_index_fall_back_to_counting_from_zero() {
+        let dir = tempfile::tempdir().unwrap();
+        // MPEG-4 with B-frames in AVI: its packets carry no presentation timestamps.
+        let avi = small_vtest(dir.path(), "bframes.avi", &["-c:v", "mpeg4", "-bf", "2", "-g", "50"]);
+        check(&avi, &[60, 120], false);
+        // An MPEG-TS recording that starts part-way through a group of pictures: the decoder
+        // drops the frames before the first keyframe, which the stream's start time counts.
+        let ts = small_vtest(dir.path(), "whole.ts", &["-c:v", "libx264", "-preset", "ultrafast", "-bf", "0", "-g", "50"]);
+        let bytes = std::fs::read(&ts).unwrap();
+        let cut = dir.path().join("cut.ts");
+        std::fs::write(&cut, &bytes[(bytes.len() / 9 / 188) * 188..]).unwrap();
+        let frames = full_digests(&cut).len() as u64;
+        assert!(frames < 190, "{frames} frames");
+        check(&cut, &[frames / 2, frames - 2], false);
     }
 }
