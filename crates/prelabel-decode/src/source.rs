@@ -372,14 +372,15 @@ impl VideoSource {
     /// `round((pts - stream start) · fps · time base)`. That is exact for constant-frame-rate
     /// streams (`r_frame_rate == avg_frame_rate`) whose every frame up to the keyframe decodes
     /// — FFmpeg's own encodes, cameras, AVI without B-frames, H.264/H.265 with B-frames in
-    /// MP4 or Matroska. Every pre-roll frame's timestamp is checked against that rule, and the first
-    /// one's index against the count of the frames the file shows before it (demuxed, not
-    /// decoded: a gap in the timestamps before the keyframe, a recorder's dropped frames, does
-    /// not show after it; frames an MP4 edit list hides are not counted). A variable frame rate, a missing timestamp, a seek that lands
-    /// past `first`, timestamps that do not step by exactly one frame, or a count that differs
-    /// make it fall back to decoding from frame 0 and counting (the reason is in
-    /// [`SeekReport::fallback`]), so the numbering is never guessed. From `first` on, frames are
-    /// numbered by counting, as `decode` does.
+    /// MP4 or Matroska. Every pre-roll frame's timestamp is checked against that rule, and the
+    /// first one's index against the count of the frames the file shows before it, from its
+    /// first keyframe (demuxed, not decoded: a gap in the timestamps before the keyframe, a
+    /// recorder's dropped frames, does not show after it, nor does a recording that starts
+    /// part-way through a group of pictures; frames an MP4 edit list hides are not counted). A
+    /// variable frame rate, a missing timestamp, a seek that lands past `first`, timestamps that
+    /// do not step by exactly one frame, or a count that differs make it fall back to decoding
+    /// from frame 0 and counting (the reason is in [`SeekReport::fallback`]), so the numbering
+    /// is never guessed. From `first` on, frames are numbered by counting, as `decode` does.
     pub fn decode_from(mut self, first: u64, mut on_frame: impl FnMut(Frame<'_>) -> ControlFlow<()>) -> Result<SeekReport, DecodeError> {
         if first == 0 {
             let report = self.decode(on_frame)?;
