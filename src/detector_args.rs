@@ -8,7 +8,7 @@ use clap::Args;
 use prelabel_decode::HwDecode;
 use prelabel_detect::{DetectorOptions, Device, Runtime};
 use prelabel_encord::{ClassMap, Ontology};
-use prelabel_pipeline::{Detectors, PipelineOptions, TrackingOptions};
+use prelabel_pipeline::{Detectors, ImageCues, PipelineOptions, TrackingOptions};
 use prelabel_track::TrackerConfig;
 
 /// How to load the detector and run the pipeline.
@@ -108,8 +108,8 @@ impl DetectorArgs {
             hw_decode: self.decoder.unwrap_or(if on_cpu { HwDecode::Software } else { HwDecode::Nvdec }),
             frame_stride: self.frame_stride,
             queue_batches: 2 * sessions,
-            // Set by callers that track, with `PipelineOptions::following`.
-            follow_motion: false,
+            // Set by callers that track, with `PipelineOptions::with_image_cues_for`.
+            image_cues: ImageCues::None,
         };
         Ok((detectors, pipeline))
     }

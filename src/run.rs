@@ -80,7 +80,7 @@ pub fn run(args: RunArgs) -> anyhow::Result<ExitCode> {
     let (ontology, class_map) = args.detector.ontology_for(args.ontology.as_deref(), &class_names)?;
 
     let progress = progress_bar(args.quiet || args.json_summary);
-    let detections = detect_video(&args.video, &mut detectors, pipeline.following(tracking.as_ref()), |p: Progress| {
+    let detections = detect_video(&args.video, &mut detectors, pipeline.with_image_cues_for(tracking.as_ref()), |p: Progress| {
         if let Some(total) = p.frames_total {
             progress.set_length(total.max(p.frames_done));
         }

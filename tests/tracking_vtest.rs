@@ -1,7 +1,8 @@
 //! `prelabel run --track` on vtest.avi with the real detector: thousands of per-frame boxes
 //! become tens of object instances that Encord's SDK reads back, and with `--frame-stride 3` the
 //! frames the detector skipped are filled along each object's image motion, or by straight-line
-//! interpolation (and, next to a track's ends, by extrapolation).
+//! interpolation (and, next to a track's ends, by extrapolation); either way the tracker tells
+//! objects whose boxes overlap apart by what they look like.
 
 mod support;
 
@@ -107,13 +108,14 @@ fn tracks_turn_thousands_of_boxes_into_tens_of_objects_and_strides_interpolate()
     // Following the image motion links more of the objects across the skipped frames (the same
     // detections go in both runs, so this is no timing accident).
     assert!(followed > linear, "motion {followed} vs straight lines {linear}");
-    // Regression guards a little below the measured levels (2026-11-29: 0.895 following motion,
-    // 0.848 along straight lines; 0.882 before a track that missed a step was widened for all the
-    // frames skipped since its last match, 0.774 before confirmation counted frames, confirmed
-    // tracks were re-matched with widened boxes after skipped frames and track ends were
-    // extrapolated), short of the 0.9 the tracking issue asks for: see the issue's closing note.
-    assert!(followed >= 0.87, "{followed}");
-    assert!(linear >= 0.81, "{linear}");
+    // Regression guards a little below the measured levels (2026-11-29: 0.903 following motion,
+    // 0.883 along straight lines, against the 0.9 the tracking issue asks for; 0.895 and 0.848
+    // before the tracker told objects apart by appearance, 0.882 before a track that missed a
+    // step was widened for all the frames skipped since its last match, 0.774 before
+    // confirmation counted frames, confirmed tracks were re-matched with widened boxes after
+    // skipped frames and track ends were extrapolated).
+    assert!(followed >= 0.89, "{followed}");
+    assert!(linear >= 0.86, "{linear}");
 }
 
 #[test]

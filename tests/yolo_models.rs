@@ -172,8 +172,13 @@ fn frames_of_several_videos_share_batches_and_return_to_their_own_video() {
         batch_size: 3,
     };
     let mut detectors = Detectors::load(&Runtime::load(None).unwrap(), &graphs.path().join("yolo_raw.onnx"), options, 2).unwrap();
-    let pipeline =
-        PipelineOptions { decode_threads: 1, hw_decode: Default::default(), frame_stride: 1, queue_batches: 2, follow_motion: false };
+    let pipeline = PipelineOptions {
+        decode_threads: 1,
+        hw_decode: Default::default(),
+        frame_stride: 1,
+        queue_batches: 2,
+        image_cues: Default::default(),
+    };
     let mut results = Vec::new();
     let flow = detect_videos(&videos, &mut detectors, pipeline, 3, |_, _| {}, |i, r| results.push((i, r))).unwrap();
 

@@ -12,7 +12,9 @@ use prelabel_decode::{LumaWriter, TensorWriter, VideoSource};
 use prelabel_encord::client::{ApiError, ApiErrorKind};
 use prelabel_encord::{ClassMap, LabelSource, Ontology};
 use prelabel_pipeline::rows::{RowError, label_row, reread_label_row, video_metadata};
-use prelabel_pipeline::{FlowStats, Follower, StageTimings, TrackingOptions, VideoDetections, build_label_row, video_meta_for_stored_row};
+use prelabel_pipeline::{
+    FlowStats, Follower, ImageCues, StageTimings, TrackingOptions, VideoDetections, build_label_row, video_meta_for_stored_row,
+};
 use serde::Deserialize;
 
 use crate::{Agent, Scope};
@@ -164,8 +166,8 @@ impl Agent {
             Scope::Video => (0, self.config.max_frames, Some(&self.config.tracking)),
         };
         let stride = if count == Some(1) { 1 } else { self.config.frame_stride.max(1) };
-        let follow_motion = stride > 1 && tracking.is_some_and(|t| t.follow_motion);
-        let detected = self.detect_from(video.path(), first, count, stride, follow_motion, &mut times)?;
+        let cues = ImageCues::for_tracking(tracking, stride);
+        let detected = self.detect_from(video.path(), first, count, stride, cues, &mut times)?;
         drop(video);
         let Some(last) = detected.frames_labelled.last().copied() else {
             return Err(AgentError::BadRequest(format!("frame {frame} is past the end of the video")));
@@ -210,15 +212,14 @@ impl Agent {
     }
 
     /// Decodes from `first` (seeking), runs the detector on every `stride`-th of at most
-    /// `count` frames, and returns the detections, followed by image motion over the frames
-    /// between when `follow_motion`.
+    /// `count` frames, and returns the detections, with the image `cues` the tracker takes.
     fn detect_from(
         &self,
         video: &std::path::Path,
         first: u64,
         count: Option<u64>,
         stride: u64,
-        follow_motion: bool,
+        cues: ImageCues,
         times: &mut StageTimes,
     ) -> Result<Detected, AgentError> {
         let decode_error = |e: prelabel_decode::DecodeError| AgentError::Internal(format!("decode: {}", redact_urls(&e.to_string())));
@@ -227,8 +228,8 @@ impl Agent {
         let info = source.info().clone();
         let image_len = self.layout.image_len();
         let mut writer = TensorWriter::new(self.layout);
-        let mut luma_writer = follow_motion.then(LumaWriter::new);
-        let mut follower = follow_motion.then(|| Follower::new(first, stride));
+        let mut luma_writer = cues.wanted().then(LumaWriter::new);
+        let mut follower = cues.wanted().then(|| Follower::new(first, stride, cues));
         // A detector is lent per batch: a single frame is decoded first, then detected; streams
         // take one for each full batch, so other calls get it between their batches.
         let mut batch: Vec<(u64, InputTransform)> = Vec::new();
@@ -269,7 +270,9 @@ impl Agent {
                     return ControlFlow::Break(());
                 }
                 labelled.push(index);
-                if let (Some(luma_writer), Some(follower)) = (luma_writer.as_mut(), follower.as_mut()) {
+                if let (Some(luma_writer), Some(follower)) = (luma_writer.as_mut(), follower.as_mut())
+                    && cues.wants_luma_of(index - first, stride)
+                {
                     match luma_writer.write(&frame) {
                         Ok(luma) => follower.luma(luma),
                         Err(e) => {

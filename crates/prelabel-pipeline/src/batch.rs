@@ -354,7 +354,7 @@ pub fn run_batch(
     let run = detect_videos(
         &todo,
         detectors,
-        config.pipeline.following(config.tracking.as_ref()),
+        config.pipeline.with_image_cues_for(config.tracking.as_ref()),
         config.max_in_flight_videos,
         |_, _| {},
         |i, detected| {

@@ -1,21 +1,67 @@
-//! Following each detected frame's detections by image motion over the frames after it that the
-//! detector skipped, as their luma and detections arrive (on the pipeline's caller's thread, or
-//! in the editor agent's decode loop).
+//! The tracker's image cues: what each detected frame's detections look like there and, at a
+//! stride, how they moved by image motion over the frames after it that the detector skipped,
+//! taken as their luma and detections arrive (on the pipeline's caller's thread, or in the editor
+//! agent's decode loop).
 
 use std::collections::BTreeMap;
 
 use prelabel_core::{Detection, LumaFrame};
 use prelabel_track::{FollowedDetections, follow_detections};
 
-/// One video's following. Luma frames come in frame order (from the one decode thread of the
+use crate::TrackingOptions;
+
+/// What the tracker is given of the frames' pixels, beside the detected boxes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum ImageCues {
+    /// Nothing: the boxes alone (no luma is made).
+    #[default]
+    None,
+    /// What each detection looks like on its frame, to tell apart objects whose boxes overlap
+    /// (the luma of the frames the detector runs on).
+    Appearance,
+    /// That, and each detection's image motion over the frames after it that the detector
+    /// skipped (the luma of every frame).
+    AppearanceAndMotion,
+}
+
+impl ImageCues {
+    /// The cues tracking with `tracking` uses, for a detector that runs on every `stride`-th frame:
+    /// none without tracking, motion only when following it was asked for and there are frames to
+    /// follow it over.
+    pub fn for_tracking(tracking: Option<&TrackingOptions>, stride: u64) -> Self {
+        match tracking {
+            None => Self::None,
+            Some(t) if t.follow_motion && stride > 1 => Self::AppearanceAndMotion,
+            Some(_) => Self::Appearance,
+        }
+    }
+
+    /// Whether luma is made at all.
+    pub fn wanted(self) -> bool {
+        self != Self::None
+    }
+
+    /// Whether the luma of the frame `since_first` frames after the first detected frame is
+    /// needed, for a detector that runs on every `stride`-th frame.
+    pub fn wants_luma_of(self, since_first: u64, stride: u64) -> bool {
+        match self {
+            Self::None => false,
+            Self::Appearance => since_first.is_multiple_of(stride.max(1)),
+            Self::AppearanceAndMotion => true,
+        }
+    }
+}
+
+/// One video's image cues. Luma frames come in frame order (from the one decode thread of the
 /// video) and detections in any order (from the inference sessions); detected frames (`first`,
 /// `first + stride`, `first + 2 × stride`, …) are followed in frame order, each once its
-/// detections and the luma of it and of the frames after it up to the next detected frame are
-/// in. Luma is held only until then, so memory is bounded by how far decode runs ahead of
-/// inference, not by the video's length.
+/// detections and the luma of it (and, following motion, of the frames after it up to the next
+/// detected frame) are in. Luma is held only until then, so memory is bounded by how far decode
+/// runs ahead of inference, not by the video's length.
 pub struct Follower {
     first: u64,
     stride: u64,
+    cues: ImageCues,
     lumas: BTreeMap<u64, LumaFrame>,
     /// Detected frames not followed yet.
     waiting: BTreeMap<u64, Vec<Detection>>,
@@ -26,14 +72,16 @@ pub struct Follower {
 }
 
 impl Follower {
-    /// Following for a detector that runs on every `stride`-th frame from frame `first` on.
-    pub fn new(first: u64, stride: u64) -> Self {
-        Self { first, stride: stride.max(1), lumas: BTreeMap::new(), waiting: BTreeMap::new(), last_frame: None, followed: Vec::new() }
+    /// `cues` for a detector that runs on every `stride`-th frame from frame `first` on.
+    pub fn new(first: u64, stride: u64, cues: ImageCues) -> Self {
+        let stride = stride.max(1);
+        Self { first, stride, cues, lumas: BTreeMap::new(), waiting: BTreeMap::new(), last_frame: None, followed: Vec::new() }
     }
 
-    /// Takes the luma of the next frame (frames before `first` are not needed, and dropped).
+    /// Takes the luma of the next frame (frames the cues do not need are dropped).
     pub fn luma(&mut self, luma: LumaFrame) {
-        if luma.frame_index < self.first {
+        let needed = luma.frame_index.checked_sub(self.first).is_some_and(|since| self.cues.wants_luma_of(since, self.stride));
+        if !needed {
             return;
         }
         self.lumas.insert(luma.frame_index, luma);
@@ -61,7 +109,7 @@ impl Follower {
         let next_detected = |followed: &[FollowedDetections]| followed.last().map_or(self.first, |f| f.frame_index + self.stride);
         while let Some(entry) = self.waiting.first_entry().filter(|e| *e.key() == next_detected(&self.followed)) {
             let first = *entry.key();
-            let wanted_last = first + self.stride;
+            let wanted_last = if self.cues == ImageCues::AppearanceAndMotion { first + self.stride } else { first };
             let last = self.last_frame.map_or(wanted_last, |l| wanted_last.min(l));
             // Luma comes in frame order, so the last frame's being in means all of them are.
             if !self.lumas.contains_key(&last) && self.last_frame.is_none() {
@@ -70,8 +118,8 @@ impl Follower {
             let detections = entry.remove();
             let lumas: Vec<&LumaFrame> = self.lumas.range(first..=last).map(|(_, l)| l).collect();
             self.followed.push(follow_detections(first, &lumas, &detections));
-            // Frames before `last` belong to this detected frame alone; `last` is the next one's.
-            self.lumas = self.lumas.split_off(&last);
+            // The frames before the next detected frame belong to this one alone.
+            self.lumas = self.lumas.split_off(&(first + self.stride));
         }
     }
 }
@@ -98,7 +146,7 @@ mod tests {
 
     #[test]
     fn detections_coming_back_out_of_order_are_followed_as_in_order() {
-        let mut in_order = Follower::new(0, 3);
+        let mut in_order = Follower::new(0, 3, ImageCues::AppearanceAndMotion);
         for i in 0..7 {
             in_order.luma(luma(i));
             if i % 3 == 0 {
@@ -113,11 +161,50 @@ mod tests {
         assert!(shifts.iter().zip([4.0, 8.0, 12.0]).all(|(s, x)| (s[0] - x).abs() < 0.5 && s[1].abs() < 0.5), "{shifts:?}");
 
         // Frame 3's detections (another session's batch) come back before frame 0's.
-        let mut out_of_order = Follower::new(0, 3);
+        let mut out_of_order = Follower::new(0, 3, ImageCues::AppearanceAndMotion);
         (0..7).for_each(|i| out_of_order.luma(luma(i)));
         out_of_order.detected(3, &detections());
         out_of_order.detected(6, &detections());
         out_of_order.detected(0, &detections());
         assert_eq!(out_of_order.finish(7), expected);
+    }
+
+    #[test]
+    fn appearance_alone_takes_the_detected_frames_luma_and_no_motion() {
+        let cues = ImageCues::Appearance;
+        assert_eq!((0..7).filter(|&i| cues.wants_luma_of(i, 3)).collect::<Vec<_>>(), vec![0, 3, 6]);
+        let mut follower = Follower::new(0, 3, cues);
+        for i in 0..7 {
+            follower.luma(luma(i));
+            if i % 3 == 0 {
+                follower.detected(i, &detections());
+            }
+            // Only the latest detected frame's luma is held.
+            assert!(follower.lumas.len() <= 1, "frame {i}: {:?}", follower.lumas.keys().collect::<Vec<_>>());
+        }
+        let followed = follower.finish(7);
+        assert_eq!(followed.iter().map(|f| f.frame_index).collect::<Vec<_>>(), vec![0, 3, 6]);
+        for f in &followed {
+            assert_eq!(f.centre_shifts_px, vec![Vec::<[f32; 2]>::new()]);
+            assert!(f.appearances[0].is_some(), "{f:?}");
+        }
+        // The moving texture looks different under the box on each frame.
+        assert_ne!(followed[0].appearances, followed[1].appearances);
+    }
+
+    #[test]
+    fn the_cues_follow_the_tracking_options_and_the_stride() {
+        let tracking = |follow_motion| TrackingOptions {
+            tracker: Default::default(),
+            min_track_frames: 1,
+            max_interpolation_gap_frames: 1,
+            follow_motion,
+        };
+        assert_eq!(ImageCues::for_tracking(None, 3), ImageCues::None);
+        assert_eq!(ImageCues::for_tracking(Some(&tracking(true)), 3), ImageCues::AppearanceAndMotion);
+        assert_eq!(ImageCues::for_tracking(Some(&tracking(true)), 1), ImageCues::Appearance);
+        assert_eq!(ImageCues::for_tracking(Some(&tracking(false)), 3), ImageCues::Appearance);
+        assert!(!ImageCues::None.wanted() && !ImageCues::None.wants_luma_of(0, 1));
+        assert!((0..4).all(|i| ImageCues::AppearanceAndMotion.wants_luma_of(i, 3)));
     }
 }

@@ -19,9 +19,9 @@ pub struct TrackingOptions {
     /// the most frames a track is extrapolated by at either end.
     pub max_interpolation_gap_frames: u64,
     /// When the detector skips frames: follow each detection's image motion over them (see
-    /// [`PipelineOptions::following`](crate::PipelineOptions::following)), so the tracker
-    /// predicts each track from where its object went and boxes the skipped frames along that
-    /// path, rather than along a straight line.
+    /// [`ImageCues`](crate::ImageCues)), so the tracker predicts each track from where its object
+    /// went and boxes the skipped frames along that path, rather than along a straight line.
+    /// Either way, the tracker is told what each detection looks like.
     pub follow_motion: bool,
 }
 

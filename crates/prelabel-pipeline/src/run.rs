@@ -25,7 +25,7 @@ use prelabel_decode::{DecodeError, DecodeReport, HwDecode, LumaWriter, TensorWri
 use prelabel_detect::{DetectError, Detector};
 use prelabel_track::FollowedDetections;
 
-use crate::follow::Follower;
+use crate::follow::{Follower, ImageCues};
 use crate::{Detectors, TrackingOptions};
 
 /// A stage failed; the message names the stage, then the stage's own one-line error.
@@ -70,22 +70,16 @@ pub struct PipelineOptions {
     pub frame_stride: u64,
     /// Batches that may wait between decode and inference.
     pub queue_batches: usize,
-    /// With a stride above 1, also make every frame's luma on the decode thread and follow each
-    /// detected frame's detections by image motion over the frames the detector skipped after it
-    /// ([`VideoDetections::followed`]), for the tracker. Set from the tracking options with
-    /// [`PipelineOptions::following`].
-    pub follow_motion: bool,
+    /// The image cues taken for the tracker ([`VideoDetections::followed`]): luma is made on the
+    /// decode thread of the frames they need. Set from the tracking options with
+    /// [`PipelineOptions::with_image_cues_for`].
+    pub image_cues: ImageCues,
 }
 
 impl PipelineOptions {
-    /// These options, following motion when `tracking` asks for it.
-    pub fn following(self, tracking: Option<&TrackingOptions>) -> Self {
-        Self { follow_motion: tracking.is_some_and(|t| t.follow_motion), ..self }
-    }
-
-    /// Whether detections are followed by image motion: asked for, on a stride above 1.
-    fn follows_motion(&self) -> bool {
-        self.follow_motion && self.frame_stride > 1
+    /// These options, taking the image cues that tracking with `tracking` uses.
+    pub fn with_image_cues_for(self, tracking: Option<&TrackingOptions>) -> Self {
+        Self { image_cues: ImageCues::for_tracking(tracking, self.frame_stride), ..self }
     }
 }
 
@@ -183,8 +177,9 @@ pub struct VideoDetections {
     pub info: VideoInfo,
     /// Detections of every frame the detector ran on, in frame order.
     pub frames: Vec<FrameDetections>,
-    /// With [`PipelineOptions::follow_motion`] on a stride above 1: the image motion of each
-    /// detected frame's detections over the frames after it, in frame order; otherwise empty.
+    /// With [`PipelineOptions::image_cues`]: what each detected frame's detections look like there
+    /// (and how they moved over the frames after it, when following motion), in frame order;
+    /// otherwise empty.
     pub followed: Vec<FollowedDetections>,
     /// How decoding ended (frames decoded, lost, corrupt).
     pub report: DecodeReport,
@@ -256,7 +251,7 @@ pub fn detect_videos(
                     let (assembler, events, next) = (&assembler, decode_events.clone(), &next);
                     decode_scope.spawn(move || {
                         let mut writer = TensorWriter::new(layout);
-                        let mut luma_writer = options.follows_motion().then(LumaWriter::new);
+                        let mut luma_writer = options.image_cues.wanted().then(LumaWriter::new);
                         let mut image = vec![0.0f32; layout.image_len()];
                         loop {
                             let video = next.fetch_add(1, Ordering::Relaxed);
@@ -492,7 +487,7 @@ impl Assembler<'_> {
 struct Writers<'w> {
     /// Into the model's layout.
     tensor: &'w mut TensorWriter,
-    /// Into luma, when following motion.
+    /// Into luma, when taking image cues.
     luma: Option<&'w mut LumaWriter>,
     /// A frame in the model's layout, when several threads decode (see [`Assembler::push`]).
     image: &'w mut [f32],
@@ -500,7 +495,7 @@ struct Writers<'w> {
 
 /// One decode thread's work on one video: opens it and hands every `frame_stride`-th frame to the
 /// assembler, to be converted into the batch (through `image` when several threads decode), and,
-/// when following motion, every frame's luma to the caller's thread. Returns how the video ended,
+/// when taking image cues, the luma of the frames they need to the caller's thread. Returns how the video ended,
 /// or `None` when inference stopped (there is nobody left to tell).
 fn decode_video(
     video: usize,
@@ -525,7 +520,7 @@ fn decode_video(
     let mut failure = None;
     let mut stopped = false;
     let report = source.decode(|frame| {
-        if let Some(luma_writer) = luma_writer.as_deref_mut() {
+        if let Some(luma_writer) = luma_writer.as_deref_mut().filter(|_| options.image_cues.wants_luma_of(frame.index(), stride)) {
             let clock = Instant::now();
             let luma = luma_writer.write(&frame);
             preprocess += clock.elapsed();
@@ -622,12 +617,12 @@ struct Collector<'a> {
 
 impl Collector<'_> {
     fn open(&mut self, video: usize, info: VideoInfo, options: PipelineOptions) {
-        let follower = options.follows_motion().then(|| Follower::new(0, options.frame_stride));
+        let follower = options.image_cues.wanted().then(|| Follower::new(0, options.frame_stride, options.image_cues));
         self.videos[video] =
             Some(Collecting { info, opened: Instant::now(), frames: Vec::new(), follower, timings: StageTimings::default(), ended: None });
     }
 
-    /// Passes a frame's luma to its video's following.
+    /// Passes a frame's luma to its video's image cues.
     fn luma(&mut self, video: usize, luma: LumaFrame) {
         if let Some(follower) = self.videos[video].as_mut().and_then(|v| v.follower.as_mut()) {
             follower.luma(luma);

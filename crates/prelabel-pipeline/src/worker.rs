@@ -471,7 +471,7 @@ impl<'a> Worker<'a> {
     /// Detect, merge, save, then proceed.
     fn process(&self, prepared: Prepared, detectors: &mut Detectors, metrics: &Metrics) -> Result<MergeStats, TaskError> {
         let Prepared { task, stored_row, video } = prepared;
-        let pipeline = self.config.pipeline.following(self.config.tracking.as_ref());
+        let pipeline = self.config.pipeline.with_image_cues_for(self.config.tracking.as_ref());
         let detections = detect_video(video.path(), detectors, pipeline, |_| {})?;
         drop(video);
         let t = &detections.timings;

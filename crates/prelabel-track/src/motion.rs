@@ -1,8 +1,10 @@
 //! Image motion of detected boxes over the frames the detector skipped, by block matching on
 //! downscaled luma (what DeepStream's trackers do between inference intervals, in its simplest
-//! form: translation only).
+//! form: translation only), and what each box looks like on its own frame.
 
 use prelabel_core::{BoxXyxy, Detection, FramePx, LumaFrame};
+
+use crate::appearance::Appearance;
 
 /// How far from the expected position a box's content is searched for, in luma samples.
 const SEARCH_RADIUS: i64 = 6;
@@ -19,8 +21,8 @@ const MIN_TEMPLATE_SAMPLES: i64 = 24;
 /// about equally and is not followed.
 const DISTINCT_MATCH_SHARE: f32 = 0.7;
 
-/// How the detections of one frame the detector ran on moved over the frames after it that it
-/// skipped, and onto the next frame it ran on, by image motion.
+/// What the detections of one frame the detector ran on look like there, and how they moved over
+/// the frames after it that it skipped, and onto the next frame it ran on, by image motion.
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct FollowedDetections {
     /// The frame the detections are on.
@@ -30,10 +32,14 @@ pub struct FollowedDetections {
     /// and including the next frame the detector ran on. Shorter where the content could not be
     /// followed further.
     pub centre_shifts_px: Vec<Vec<[f32; 2]>>,
+    /// Per detection, in the frame's order: what its box looks like on `frame_index`, where it
+    /// could be read (see [`Appearance::of`]).
+    pub appearances: Vec<Option<Appearance>>,
 }
 
 /// Follows each of `detections`, on frame `frame_index`, through `lumas`: the luma of that frame
-/// and of the frames right after it, in order.
+/// and of the frames right after it, in order (that frame's alone when only the appearances are
+/// wanted).
 pub fn follow_detections(frame_index: u64, lumas: &[&LumaFrame], detections: &[Detection]) -> FollowedDetections {
     let centre_shifts_px = detections
         .iter()
@@ -52,7 +58,8 @@ pub fn follow_detections(frame_index: u64, lumas: &[&LumaFrame], detections: &[D
             shifts
         })
         .collect();
-    FollowedDetections { frame_index, centre_shifts_px }
+    let appearances = detections.iter().map(|d| lumas.first().and_then(|luma| Appearance::of(luma, &d.bbox_in_frame_px))).collect();
+    FollowedDetections { frame_index, centre_shifts_px, appearances }
 }
 
 /// The shift, in frame pixels, that best moves the content of `bbox_in_frame_px` in `previous`

@@ -3,6 +3,7 @@
 
 use prelabel_core::{BoxXyxy, Detection, FrameDetections, FramePx};
 
+use crate::appearance::Appearance;
 use crate::assignment::match_by_similarity;
 use crate::kalman::BoxFilter;
 use crate::motion::FollowedDetections;
@@ -13,7 +14,7 @@ use crate::track::{BoxSource, INTERPOLATED_CONFIDENCE_SCALE, Track, TrackBox};
 /// 0.2, second pass IoU ≥ 0.5, tentative tracks IoU × score ≥ 0.3, 30 frames of patience), with
 /// 3 frames to confirm a track (3 hits when the detector runs on every frame), and, for a
 /// detector that skips frames (which ByteTrack does not have), a widening of the boxes per
-/// skipped frame.
+/// skipped frame, and (which ByteTrack does not have either) a tie-break by appearance.
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub struct TrackerConfig {
     /// Detections scoring at least this are matched first, against every confirmed track.
@@ -56,6 +57,18 @@ pub struct TrackerConfig {
     /// high-score detections that the unwidened first pass left unmatched (C-BIoU's cascade), so
     /// a widened box never takes a detection from a track that overlaps it as is.
     pub buffer_per_skipped_frame: f32,
+    /// How much a detection's likeness to a track counts when they are matched, where
+    /// [`Tracker::update_followed`] is given the detections' [appearances](FollowedDetections::appearances):
+    /// each pair's similarity is multiplied by `1 - appearance_weight + appearance_weight ×
+    /// likeness`, the likeness falling from 1 for the same look to 0 at
+    /// `appearance_max_distance`. It only ranks the pairs the thresholds above allow, so where
+    /// two objects overlap a track's predicted box about equally (crossing, one hiding the other,
+    /// one turning back) the one that looks like it wins, but a look never makes or prevents a
+    /// match alone. 0 turns it off.
+    pub appearance_weight: f32,
+    /// The [`Appearance::distance`] (mean luma difference, 0-255) at which a detection counts as
+    /// wholly unlike a track.
+    pub appearance_max_distance: f32,
 }
 
 impl Default for TrackerConfig {
@@ -70,6 +83,8 @@ impl Default for TrackerConfig {
             low_match_min_iou: 0.5,
             tentative_match_min_similarity: 0.3,
             buffer_per_skipped_frame: 0.1,
+            appearance_weight: 0.5,
+            appearance_max_distance: 40.0,
         }
     }
 }
@@ -154,12 +169,19 @@ struct LiveTrack {
     /// Frames since the last match that the filter followed by image motion, each with the
     /// centre's shift since that match, in frame pixels.
     followed_since_match: Vec<(u64, [f32; 2])>,
+    /// What its object looks like: the appearances of its high-score detections, averaged with
+    /// the latest weighing [`1 - APPEARANCE_KEEP`](APPEARANCE_KEEP).
+    appearance: Option<Appearance>,
 }
+
+/// The share of a track's appearance kept when it is matched again (BoT-SORT's 0.9): a frame where
+/// its object is partly hidden changes it little.
+const APPEARANCE_KEEP: f32 = 0.9;
 
 impl LiveTrack {
     /// A tentative track from `detection` on `frame_index`, the detector having skipped
     /// `skipped_frames` frames before it.
-    fn start(detection: &Detection, centre_shifts_px: Vec<[f32; 2]>, frame_index: u64, skipped_frames: u64) -> Self {
+    fn start(detection: &Detection, cues: DetectionCues, frame_index: u64, skipped_frames: u64) -> Self {
         Self {
             id: None,
             class_index: detection.class_index,
@@ -170,8 +192,9 @@ impl LiveTrack {
             unobserved_frames_before: skipped_frames,
             skipped_frames_since_match: 0,
             first_step_missed: None,
-            centre_shifts_px,
+            centre_shifts_px: cues.centre_shifts_px,
             followed_since_match: Vec::new(),
+            appearance: cues.appearance,
         }
     }
 
@@ -206,12 +229,16 @@ impl LiveTrack {
     }
 
     /// Records the outcome of one detector step on `frame_index` (the filter is already there):
-    /// the detection matched, if any, with its image motion after this frame.
-    fn record_step(&mut self, matched: Option<(&Detection, Vec<[f32; 2]>)>, frame_index: u64) {
+    /// the detection matched, if any, with its image cues; its appearance is taken up when it
+    /// scores at least `high_score`.
+    fn record_step(&mut self, matched: Option<(&Detection, DetectionCues)>, frame_index: u64, high_score: f32) {
         match matched {
-            Some((detection, centre_shifts_px)) => {
+            Some((detection, cues)) => {
                 self.add_followed_boxes(detection, frame_index);
-                self.centre_shifts_px = centre_shifts_px;
+                self.centre_shifts_px = cues.centre_shifts_px;
+                if let Some(seen) = cues.appearance.filter(|_| detection.score >= high_score) {
+                    self.appearance = Some(self.appearance.map_or(seen, |known| known.blended(&seen, APPEARANCE_KEEP)));
+                }
                 self.filter.correct(&detection.bbox_in_frame_px);
                 self.boxes.push(detected_box(detection, frame_index));
                 self.last_matched_frame = frame_index;
@@ -277,6 +304,13 @@ impl LiveTrack {
             unobserved_frames_after,
         })
     }
+}
+
+/// What [`FollowedDetections`] says of one detection.
+struct DetectionCues {
+    /// Its image motion after its frame, up to the first non-finite shift.
+    centre_shifts_px: Vec<[f32; 2]>,
+    appearance: Option<Appearance>,
 }
 
 fn detected_box(detection: &Detection, frame_index: u64) -> TrackBox {
@@ -383,15 +417,19 @@ impl Tracker {
         let (high, low): (Vec<usize>, Vec<usize>) = (0..detections.len())
             .filter(|&d| is_trackable(&detections[d]) && detections[d].score >= config.low_score)
             .partition(|&d| detections[d].score >= config.high_score);
-        let matches = self.match_detections(detections, &high, &low);
+        let followed = followed.filter(|f| f.frame_index == frame_index);
+        let appearances: Vec<Option<Appearance>> =
+            (0..detections.len()).map(|d| followed.and_then(|f| f.appearances.get(d).copied().flatten())).collect();
+        let matches = self.match_detections(detections, &high, &low, &appearances);
 
-        // The image motion of detection `d` after this frame, up to its first non-finite shift.
-        let shifts_of = |d: usize| -> Vec<[f32; 2]> {
-            let shifts = followed.filter(|f| f.frame_index == frame_index).and_then(|f| f.centre_shifts_px.get(d));
-            shifts.map_or_else(Vec::new, |s| s.iter().take_while(|s| s.iter().all(|v| v.is_finite())).copied().collect())
+        let cues_of = |d: usize| {
+            let shifts = followed.and_then(|f| f.centre_shifts_px.get(d));
+            let centre_shifts_px =
+                shifts.map_or_else(Vec::new, |s| s.iter().take_while(|s| s.iter().all(|v| v.is_finite())).copied().collect());
+            DetectionCues { centre_shifts_px, appearance: appearances[d] }
         };
         for (track, matched) in self.live.iter_mut().zip(matches.of_track) {
-            track.record_step(matched.map(|d| (&detections[d], shifts_of(d))), frame_index);
+            track.record_step(matched.map(|d| (&detections[d], cues_of(d))), frame_index, config.high_score);
         }
         // Tentative tracks that missed die at once.
         self.live.retain(|t| t.id.is_some() || t.matched_last_step);
@@ -401,7 +439,7 @@ impl Tracker {
             .iter()
             .zip(&matches.high_used)
             .filter(|&(&d, used)| !*used && detections[d].score >= config.new_track_score)
-            .map(|(&d, _)| LiveTrack::start(&detections[d], shifts_of(d), frame_index, skipped_frames));
+            .map(|(&d, _)| LiveTrack::start(&detections[d], cues_of(d), frame_index, skipped_frames));
         self.live.extend(births);
 
         // Confirmation, in order of birth. A live tentative track has been matched on every step
@@ -417,19 +455,29 @@ impl Tracker {
 
     /// Matches the live tracks (already predicted to this step's frame) to its detections in
     /// passes, each an optimal matching within classes; `high` and `low` are positions in
-    /// `detections`.
-    fn match_detections(&self, detections: &[Detection], high: &[usize], low: &[usize]) -> Matches {
+    /// `detections`, and `appearances` are the detections', where known.
+    fn match_detections(&self, detections: &[Detection], high: &[usize], low: &[usize], appearances: &[Option<Appearance>]) -> Matches {
         let config = &self.config;
+        // The factor of a pair's similarity for how alike the track and the detection look.
+        let look_factor = |track: &LiveTrack, d: usize| match (&track.appearance, &appearances[d]) {
+            (Some(known), Some(seen)) => {
+                let likeness = (1.0 - known.distance(seen) / config.appearance_max_distance).max(0.0);
+                1.0 - config.appearance_weight + config.appearance_weight * likeness
+            }
+            _ => 1.0,
+        };
         let predicted_bbox_in_frame_px: Vec<BoxXyxy<FramePx>> = self.live.iter().map(|t| t.filter.bbox_in_frame_px()).collect();
         // Pairs (live track, position in `pool`) from the given tracks and candidates (positions
         // in `pool`, itself positions in `detections`).
         let associate = |tracks: &[usize], pool: &[usize], candidates: &[usize], pass: Pass| {
             let pairs = match_by_similarity(tracks.len(), candidates.len(), |t, d| {
-                let (track, detection) = (&self.live[tracks[t]], &detections[pool[candidates[d]]]);
+                let (track, d) = (&self.live[tracks[t]], pool[candidates[d]]);
+                let detection = &detections[d];
                 let buffer = if pass.widened { track.buffer(config) } else { 0.0 };
                 let value = pass.similarity.of(&predicted_bbox_in_frame_px[tracks[t]], detection, buffer);
                 let allowed = track.class_index == detection.class_index && value >= pass.least && value > 0.0;
-                allowed.then_some(f64::from(value))
+                // Above 0 however unlike they look, so an allowed pair stays allowed.
+                allowed.then(|| f64::from(value * look_factor(track, d)).max(f64::MIN_POSITIVE))
             });
             pairs.into_iter().map(|(t, d)| (tracks[t], candidates[d])).collect::<Vec<_>>()
         };
@@ -636,6 +684,62 @@ mod tests {
         assert_eq!(tracks.iter().map(frames_of).collect::<Vec<_>>(), vec![vec![0, 1, 2, 3, 4, 10, 11, 12]]);
     }
 
+    /// Two objects of one class that meet at frame 10 and turn back: a dark one from x = 100 at
+    /// y = 100, and a light one from x = 300 at y = 130, in front of it; 10 pixels a frame. Each
+    /// frame's detections (dark first) and its luma.
+    fn meeting_and_turning_back(frame_index: u64) -> (FrameDetections, prelabel_core::LumaFrame) {
+        let travelled = 10.0 * (10.0 - (10.0 - frame_index as f32).abs());
+        let (dark_x, light_x) = (100.0 + travelled, 300.0 - travelled);
+        let (width, height) = (200usize, 120usize);
+        let mut samples = vec![128u8; width * height];
+        // Frame pixels are 2 luma samples; each figure is a 40 × 80 box, its top half one shade
+        // and its bottom half another.
+        for (x, y, top, bottom) in [(dark_x, 100.0, 30, 70), (light_x, 130.0, 220, 170)] {
+            let (x0, y0) = ((x / 2.0) as usize, (y / 2.0) as usize);
+            for y in y0..y0 + 40 {
+                samples[y * width + x0..y * width + x0 + 20].fill(if y < y0 + 20 { top } else { bottom });
+            }
+        }
+        let luma = prelabel_core::LumaFrame::new(frame_index, width, height, 2, samples).expect("width × height samples");
+        (frame(frame_index, vec![det(0, 0.9, dark_x, 100.0), det(0, 0.9, light_x, 130.0)]), luma)
+    }
+
+    #[test]
+    fn objects_that_meet_and_turn_back_keep_their_ids_by_appearance() {
+        let mut by_look = Tracker::new(TrackerConfig::default());
+        let mut by_boxes = Tracker::new(TrackerConfig::default());
+        for (detections, luma) in (0..21).map(meeting_and_turning_back) {
+            let cues = crate::follow_detections(detections.frame_index, &[&luma], &detections.detections);
+            assert!(cues.appearances.iter().all(Option::is_some));
+            by_look.update_followed(&detections, Some(&cues)).expect("in order");
+            by_boxes.update(&detections).expect("in order");
+        }
+        // Where each track ends; track 0 started on the dark object, track 1 on the light one.
+        let ends = |tracks: Vec<Track>| -> Vec<(f32, f32)> {
+            tracks.iter().map(|t| (t.boxes[20].bbox_in_frame_px.x1, t.boxes[20].bbox_in_frame_px.y1)).collect()
+        };
+        // Each back where it came from.
+        assert_eq!(ends(by_look.finish()), vec![(100.0, 100.0), (300.0, 130.0)]);
+        // By overlap alone, each track carries on with its velocity onto the other object.
+        assert_eq!(ends(by_boxes.finish()), vec![(300.0, 130.0), (100.0, 100.0)]);
+    }
+
+    #[test]
+    fn a_look_alone_never_prevents_a_match() {
+        // One object standing still whose look changes wholly at frame 5 (a light switched on),
+        // with appearance counting fully: still one track.
+        let config = TrackerConfig { appearance_weight: 1.0, ..TrackerConfig::default() };
+        let mut tracker = Tracker::new(config);
+        for i in 0..10u64 {
+            let shade = if i < 5 { 30 } else { 220 };
+            let luma = prelabel_core::LumaFrame::new(i, 100, 100, 2, vec![shade; 100 * 100]).expect("100 × 100 samples");
+            let detections = frame(i, vec![det(0, 0.9, 50.0, 50.0)]);
+            let cues = crate::follow_detections(i, &[&luma], &detections.detections);
+            tracker.update_followed(&detections, Some(&cues)).expect("in order");
+        }
+        assert_eq!(tracker.finish().iter().map(frames_of).collect::<Vec<_>>(), vec![(0..10).collect::<Vec<u64>>()]);
+    }
+
     #[test]
     fn crossing_objects_keep_their_ids() {
         let frames: Vec<FrameDetections> = (0..41).map(crossing).collect();
@@ -801,7 +905,7 @@ mod tests {
             let detections = vec![det(0, 0.9, x_at[step], 50.0)];
             // What the image motion says, after this frame up to the next detected one.
             let shifts = (step + 1..=(step + 3).min(9)).map(|f| [x_at[f] - x_at[step], 0.0]).collect();
-            let followed = FollowedDetections { frame_index: step as u64, centre_shifts_px: vec![shifts] };
+            let followed = FollowedDetections { frame_index: step as u64, centre_shifts_px: vec![shifts], ..Default::default() };
             tracker.update_followed(&frame(step as u64, detections), Some(&followed)).expect("frames in order");
         }
         let tracks = tracker.finish();
@@ -824,7 +928,7 @@ mod tests {
         // followed further), so frame 2 continues the path at the filter's velocity; every frame
         // between the two detections gets a box.
         let mut tracker = Tracker::new(TrackerConfig { min_confirm_frames: 0, ..TrackerConfig::default() });
-        let lost = FollowedDetections { frame_index: 0, centre_shifts_px: vec![vec![[10.0, 0.0]]] };
+        let lost = FollowedDetections { frame_index: 0, centre_shifts_px: vec![vec![[10.0, 0.0]]], ..Default::default() };
         tracker.update_followed(&frame(0, vec![det(0, 0.9, 100.0, 50.0)]), Some(&lost)).expect("in order");
         tracker.update_followed(&frame(3, vec![det(0, 0.9, 130.0, 50.0)]), None).expect("in order");
         let track = &tracker.finish()[0].interpolated(30);
@@ -841,7 +945,11 @@ mod tests {
     fn motion_ends_at_its_first_non_finite_shift() {
         // A caller's NaN on frame 2 leaves frame 1 followed and frame 2 carried on: finite boxes.
         let mut tracker = Tracker::new(TrackerConfig { min_confirm_frames: 0, ..TrackerConfig::default() });
-        let broken = FollowedDetections { frame_index: 0, centre_shifts_px: vec![vec![[10.0, 0.0], [f32::NAN, 0.0], [30.0, 0.0]]] };
+        let broken = FollowedDetections {
+            frame_index: 0,
+            centre_shifts_px: vec![vec![[10.0, 0.0], [f32::NAN, 0.0], [30.0, 0.0]]],
+            ..Default::default()
+        };
         tracker.update_followed(&frame(0, vec![det(0, 0.9, 100.0, 50.0)]), Some(&broken)).expect("in order");
         tracker.update_followed(&frame(3, vec![det(0, 0.9, 130.0, 50.0)]), None).expect("in order");
         let track = &tracker.finish()[0].interpolated(30);
@@ -855,10 +963,10 @@ mod tests {
         // The motion says 0 px; the object is found 30 px on at the next step: the skipped frames
         // get the straight line's share of that miss (the filter has no velocity yet).
         let mut tracker = Tracker::new(TrackerConfig { min_confirm_frames: 0, ..TrackerConfig::default() });
-        let still = FollowedDetections { frame_index: 0, centre_shifts_px: vec![vec![[0.0, 0.0], [0.0, 0.0]]] };
+        let still = FollowedDetections { frame_index: 0, centre_shifts_px: vec![vec![[0.0, 0.0], [0.0, 0.0]]], ..Default::default() };
         tracker.update_followed(&frame(0, vec![det(0, 0.9, 100.0, 50.0)]), Some(&still)).expect("in order");
         // Motion given for another frame is ignored.
-        let elsewhere = FollowedDetections { frame_index: 9, centre_shifts_px: vec![vec![[50.0, 0.0]]] };
+        let elsewhere = FollowedDetections { frame_index: 9, centre_shifts_px: vec![vec![[50.0, 0.0]]], ..Default::default() };
         tracker.update_followed(&frame(3, vec![det(0, 0.9, 130.0, 50.0)]), Some(&elsewhere)).expect("in order");
         let track = &tracker.finish()[0];
         let xs: Vec<f32> = track.boxes.iter().map(|b| b.bbox_in_frame_px.x1).collect();
