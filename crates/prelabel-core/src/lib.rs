@@ -1,6 +1,6 @@
 //! Types every prelabel stage shares: boxes in named coordinate spaces, the mapping between a
 //! video frame and the model's input, the model's input layout, detections, and the downscaled
-//! luma the tracker follows motion on.
+//! luma the tracker reads looks and follows motion on.
 //!
 //! Box-format mix-ups (centre vs corner, yx vs xy, letterbox offsets) are this domain's classic
 //! bug, so every box type carries its coordinate space in its type: a [`BoxXyxy<InputPx>`] cannot

@@ -7,7 +7,7 @@
 //! duplicate indices). [`TensorWriter`] resizes and converts a frame into the model's input
 //! layout with one swscale pass. With [`HwDecode::Nvdec`], NVIDIA's hardware decoder is used
 //! where it can be, and software decode where not (see the `hw` module). [`LumaWriter`] makes
-//! the downscaled grey frames the tracker follows motion on.
+//! the downscaled grey frames the tracker reads looks and follows motion on.
 
 mod error;
 mod hw;

@@ -1,4 +1,5 @@
-//! One swscale pass from a decoded frame into its downscaled luma, for following motion.
+//! One swscale pass from a decoded frame into its downscaled luma, for the tracker's image cues
+//! (what each detection looks like, and its image motion over skipped frames).
 
 use ffmpeg::format::Pixel;
 use ffmpeg::software::scaling;

@@ -207,4 +207,38 @@ mod tests {
         assert!(!ImageCues::None.wanted() && !ImageCues::None.wants_luma_of(0, 1));
         assert!((0..4).all(|i| ImageCues::AppearanceAndMotion.wants_luma_of(i, 3)));
     }
+
+    #[test]
+    fn a_range_from_a_later_frame_takes_each_mode_s_luma_and_frees_it() {
+        // The editor agent's range: detected frames 5, 8, 11 of a range ending at frame 12, every
+        // luma in before the detections come back, out of order.
+        for cues in [ImageCues::Appearance, ImageCues::AppearanceAndMotion] {
+            let mut follower = Follower::new(5, 3, cues);
+            (0..13).for_each(|i| follower.luma(luma(i)));
+            let held: Vec<u64> = follower.lumas.keys().copied().collect();
+            let expected_held: Vec<u64> = if cues == ImageCues::Appearance { vec![5, 8, 11] } else { (5..13).collect() };
+            assert_eq!(held, expected_held, "{cues:?}");
+            follower.detected(8, &detections());
+            follower.detected(11, &detections());
+            assert!(follower.followed.is_empty(), "frame 5 comes first");
+            follower.detected(5, &detections());
+            // Every detected frame is taken once its luma is in; following motion, frame 11 waits
+            // for the range's end (it would follow onto frame 14), holding the luma it needs.
+            let (taken, still_held) = match cues {
+                ImageCues::AppearanceAndMotion => (vec![5, 8], vec![11, 12]),
+                _ => (vec![5, 8, 11], vec![]),
+            };
+            assert_eq!(follower.followed.iter().map(|f| f.frame_index).collect::<Vec<_>>(), taken, "{cues:?}");
+            assert_eq!(follower.lumas.keys().copied().collect::<Vec<_>>(), still_held, "{cues:?}");
+            let followed = follower.finish(13);
+            for f in &followed {
+                let lumas: Vec<LumaFrame> = match cues {
+                    ImageCues::AppearanceAndMotion => (f.frame_index..=(f.frame_index + 3).min(12)).map(luma).collect(),
+                    _ => vec![luma(f.frame_index)],
+                };
+                assert_eq!(*f, follow_detections(f.frame_index, &lumas.iter().collect::<Vec<_>>(), &detections()), "{cues:?}");
+            }
+            assert_eq!(followed.iter().map(|f| f.frame_index).collect::<Vec<_>>(), vec![5, 8, 11]);
+        }
+    }
 }

@@ -94,8 +94,8 @@ fn add_tracks(
     let mut followed = detections.followed.iter().peekable();
     for frame in &detections.frames {
         // Both in frame order; a frame may have none.
-        let motion = followed.next_if(|f| f.frame_index <= frame.frame_index).filter(|f| f.frame_index == frame.frame_index);
-        tracker.update_followed(frame, motion)?;
+        let cues = followed.next_if(|f| f.frame_index <= frame.frame_index).filter(|f| f.frame_index == frame.frame_index);
+        tracker.update_followed(frame, cues)?;
     }
     let mut stats = TrackStats::default();
     let mut frames_written = 0u64;

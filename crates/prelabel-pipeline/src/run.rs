@@ -403,7 +403,7 @@ enum Event {
         video: usize,
         info: VideoInfo,
     },
-    /// The luma of a video's next frame, when following motion.
+    /// The luma of a video's next frame the image cues need.
     Luma {
         video: usize,
         luma: LumaFrame,

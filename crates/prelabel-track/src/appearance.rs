@@ -16,8 +16,9 @@ const COLUMNS: usize = 2;
 const SIDE_MARGIN_SHARE: f32 = 0.2;
 const END_MARGIN_SHARE: f32 = 0.05;
 
-/// The mean luma (0-255) of each cell of a box's central part, cut into [`BANDS`] rows of
-/// [`COLUMNS`] cells, row by row.
+/// The mean luma (0-255) of each cell of a box's central part (without a fifth of its width at
+/// each side and a twentieth of its height at the top and bottom), cut into 8 bands of 2 cells,
+/// top to bottom.
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub struct Appearance {
     mean_luma_per_cell: [f32; BANDS * COLUMNS],
@@ -42,11 +43,13 @@ impl Appearance {
         }
         let mut sums = [0.0f32; BANDS * COLUMNS];
         let mut counts = [0u32; BANDS * COLUMNS];
-        let (first_x, end_x) = (x0.ceil() as usize, x1.ceil() as usize);
-        for y in y0.ceil() as usize..y1.ceil() as usize {
-            let band = (((y as f32 - y0) / (y1 - y0) * BANDS as f32) as usize).min(BANDS - 1);
-            for (x, &sample) in (first_x..end_x).zip(&luma.row(y)[first_x..end_x]) {
-                let column = (((x as f32 - x0) / (x1 - x0) * COLUMNS as f32) as usize).min(COLUMNS - 1);
+        // The samples whose centres (x + 0.5) lie in the part read, each in the cell of its centre.
+        let centred = |from: f32, to: f32| (from - 0.5).ceil() as usize..(to - 0.5).ceil() as usize;
+        let columns = centred(x0, x1);
+        for y in centred(y0, y1) {
+            let band = (((y as f32 + 0.5 - y0) / (y1 - y0) * BANDS as f32) as usize).min(BANDS - 1);
+            for (x, &sample) in columns.clone().zip(&luma.row(y)[columns.clone()]) {
+                let column = (((x as f32 + 0.5 - x0) / (x1 - x0) * COLUMNS as f32) as usize).min(COLUMNS - 1);
                 sums[band * COLUMNS + column] += f32::from(sample);
                 counts[band * COLUMNS + column] += 1;
             }
@@ -98,6 +101,9 @@ mod tests {
         assert_eq!(cells[..BANDS], [30.0; BANDS], "the top half, both columns");
         assert_eq!(cells[BANDS..], [200.0; BANDS], "the bottom half");
         assert_eq!(look.distance(&look), 0.0);
+        // A box with more background at its sides reads the figure alone: the sides are left out.
+        let wider = Appearance::of(&figure(30, 200), &BoxXyxy::new(30.0, 40.0, 90.0, 120.0)).expect("inside the frame");
+        assert_eq!(wider, look);
         // The same box on a figure with dark trousers: half the cells differ by 170.
         let other = Appearance::of(&figure(30, 30), &figure_box()).expect("inside the frame");
         assert_eq!(look.distance(&other), 85.0);

@@ -61,10 +61,12 @@ pub struct TrackerConfig {
     /// [`Tracker::update_followed`] is given the detections' [appearances](FollowedDetections::appearances):
     /// each pair's similarity is multiplied by `1 - appearance_weight + appearance_weight ×
     /// likeness`, the likeness falling from 1 for the same look to 0 at
-    /// `appearance_max_distance`. It only ranks the pairs the thresholds above allow, so where
-    /// two objects overlap a track's predicted box about equally (crossing, one hiding the other,
-    /// one turning back) the one that looks like it wins, but a look never makes or prevents a
-    /// match alone. 0 turns it off.
+    /// `appearance_max_distance`, and 0.5 where either look is unknown. It reweighs only the
+    /// pairs the thresholds above allow, on their unweighted similarity: a look never allows a
+    /// pair nor refuses one. So where two objects overlap a track's predicted box about equally
+    /// (crossing, one hiding the other, one turning back) the one that looks like it wins; and
+    /// where the only detection left for a track looks wholly unlike it, the matching may leave
+    /// the track unmatched on this step rather than swap objects. 0 turns it off.
     pub appearance_weight: f32,
     /// The [`Appearance::distance`] (mean luma difference, 0-255) at which a detection counts as
     /// wholly unlike a track.
@@ -379,13 +381,15 @@ impl Tracker {
         self.update_followed(frame, None)
     }
 
-    /// [`update`](Self::update), with the image motion of the frame's detections over the
-    /// frames after it that the detector skipped (from [`follow_detections`](crate::follow_detections)).
-    /// On the next step, a track matched here is first moved along its detection's motion, frame
-    /// by frame, so it is predicted from where the object went rather than from its velocity
-    /// alone; and when it is matched again, the frames between get [`BoxSource::Followed`] boxes
-    /// along that motion instead of a straight line. `followed` for another frame is ignored, and
-    /// a detection's motion ends at its first non-finite shift.
+    /// [`update`](Self::update), with the image cues of the frame's detections (from
+    /// [`follow_detections`](crate::follow_detections)): what each looks like, which reweighs its
+    /// pairs with the tracks (see [`TrackerConfig::appearance_weight`]), and its image motion
+    /// over the frames after it that the detector skipped. On the next step, a track matched here
+    /// is first moved along its detection's motion, frame by frame, so it is predicted from where
+    /// the object went rather than from its velocity alone; and when it is matched again, the
+    /// frames between get [`BoxSource::Followed`] boxes along that motion instead of a straight
+    /// line. `followed` for another frame is ignored, and a detection's motion ends at its first
+    /// non-finite shift.
     ///
     /// # Errors
     /// As [`update`](Self::update).
@@ -459,12 +463,14 @@ impl Tracker {
     fn match_detections(&self, detections: &[Detection], high: &[usize], low: &[usize], appearances: &[Option<Appearance>]) -> Matches {
         let config = &self.config;
         // The factor of a pair's similarity for how alike the track and the detection look.
-        let look_factor = |track: &LiveTrack, d: usize| match (&track.appearance, &appearances[d]) {
-            (Some(known), Some(seen)) => {
-                let likeness = (1.0 - known.distance(seen) / config.appearance_max_distance).max(0.0);
-                1.0 - config.appearance_weight + config.appearance_weight * likeness
-            }
-            _ => 1.0,
+        let look_factor = |track: &LiveTrack, d: usize| {
+            let likeness = match (&track.appearance, &appearances[d]) {
+                (Some(known), Some(seen)) => (1.0 - known.distance(seen) / config.appearance_max_distance).max(0.0),
+                // Neither like nor unlike: a detection too small to read does not beat one that
+                // looks somewhat like the track.
+                _ => 0.5,
+            };
+            1.0 - config.appearance_weight + config.appearance_weight * likeness
         };
         let predicted_bbox_in_frame_px: Vec<BoxXyxy<FramePx>> = self.live.iter().map(|t| t.filter.bbox_in_frame_px()).collect();
         // Pairs (live track, position in `pool`) from the given tracks and candidates (positions
@@ -725,7 +731,33 @@ mod tests {
     }
 
     #[test]
-    fn a_look_alone_never_prevents_a_match() {
+    fn a_track_takes_up_the_looks_of_its_high_score_detections_only() {
+        let shaded = |i: u64, shade: u8| prelabel_core::LumaFrame::new(i, 100, 100, 2, vec![shade; 100 * 100]).expect("100 × 100 samples");
+        let mut tracker = Tracker::new(TrackerConfig::default());
+        let mut step = |i: u64, score: f32, shade: u8| {
+            let detections = frame(i, vec![det(0, score, 50.0, 50.0)]);
+            let cues = crate::follow_detections(i, &[&shaded(i, shade)], &detections.detections);
+            tracker.update_followed(&detections, Some(&cues)).expect("in order");
+            tracker.live[0]
+                .appearance
+                .expect("a look")
+                .distance(&Appearance::of(&shaded(i, 0), &det(0, 0.9, 50.0, 50.0).bbox_in_frame_px).expect("read"))
+        };
+        // Its first detection's look, then unchanged by others of the same look (it is confirmed
+        // on the third).
+        assert_eq!(step(0, 0.9, 40), 40.0);
+        assert_eq!(step(1, 0.9, 40), 40.0);
+        assert_eq!(step(2, 0.9, 40), 40.0);
+        // A low-score detection (partly hidden, say) of another look is matched but not taken up.
+        assert_eq!(step(3, 0.3, 240), 40.0);
+        // A high-score one moves it a tenth of the way.
+        assert!((step(4, 0.9, 240) - 60.0).abs() < 1e-3);
+        let tracks = tracker.finish();
+        assert_eq!(tracks.iter().map(frames_of).collect::<Vec<_>>(), vec![(0..5).collect::<Vec<u64>>()]);
+    }
+
+    #[test]
+    fn a_look_never_refuses_a_pair_the_overlap_allows() {
         // One object standing still whose look changes wholly at frame 5 (a light switched on),
         // with appearance counting fully: still one track.
         let config = TrackerConfig { appearance_weight: 1.0, ..TrackerConfig::default() };
