@@ -2,15 +2,16 @@
 //! track_synth.py): scored with motmetrics against the ground truth and against supervision's
 //! ByteTrack on the same detections (tests/python/track_eval.py), and tracked on every third
 //! frame then interpolated and extrapolated (as `prelabel run --track` does), against tracking
-//! every frame.
+//! every frame; and, on frames rendered from the ground truth, with and without telling objects
+//! apart by appearance.
 
 mod support;
 
 use std::collections::BTreeMap;
 use std::path::Path;
 
-use prelabel_core::{BoxXyxy, Detection, FrameDetections, FramePx};
-use prelabel_track::{Track, Tracker, TrackerConfig};
+use prelabel_core::{BoxXyxy, Detection, FrameDetections, FramePx, LumaFrame};
+use prelabel_track::{Track, Tracker, TrackerConfig, follow_detections};
 use serde::Deserialize;
 use serde_json::{Value, json};
 use support::*;
@@ -31,6 +32,17 @@ struct Stream {
 struct StreamFrame {
     frame: u64,
     detections: Vec<StreamDetection>,
+    ground_truth: Vec<TruthBox>,
+}
+
+/// Where an object truly is on a frame, clipped to the frame.
+#[derive(Deserialize)]
+struct TruthBox {
+    id: u64,
+    x1: f32,
+    y1: f32,
+    x2: f32,
+    y2: f32,
 }
 
 #[derive(Deserialize)]
@@ -68,13 +80,46 @@ fn synthetic_streams(dir: &Path) -> Vec<(String, Stream)> {
         .collect()
 }
 
-/// Tracks the frames of `stream` whose index is a multiple of `stride`, with default settings.
-fn track(stream: &Stream, stride: u64) -> Vec<Track> {
+/// Tracks the frames of `stream` whose index is a multiple of `stride`, with default settings;
+/// with `looks`, the tracker is told what each detection looks like on [`rendered`] frames.
+fn track(stream: &Stream, stride: u64, looks: bool) -> Vec<Track> {
     let mut tracker = Tracker::new(TrackerConfig::default());
     for frame in stream.frames.iter().filter(|f| f.frame % stride == 0) {
-        tracker.update(&frame.frame_detections()).unwrap();
+        let detections = frame.frame_detections();
+        let cues = looks.then(|| follow_detections(frame.frame, &[&rendered(stream, frame)], &detections.detections));
+        tracker.update_followed(&detections, cues.as_ref()).unwrap();
     }
     tracker.finish()
+}
+
+/// Frame pixels per luma sample of [`rendered`] frames.
+const RENDER_SCALE: u32 = 2;
+
+/// `frame` as a camera would show it, in luma: a flat grey background with every object over its
+/// true box, nearer ones (lower bottom edge, as track_synth.py decides occlusion) over farther
+/// ones. Each object has a look of its own, picked from its id: a shade for the top half of its
+/// box and one for the bottom half (a coat and trousers), with noise on every sample.
+fn rendered(stream: &Stream, frame: &StreamFrame) -> LumaFrame {
+    let (width, height) = ((stream.width / RENDER_SCALE) as usize, (stream.height / RENDER_SCALE) as usize);
+    // A reproducible hash of the inputs, for the shades and the noise.
+    let mix = |a: u64, b: u64| (a.wrapping_mul(0x9E37_79B9_7F4A_7C15) ^ b).wrapping_mul(0xBF58_476D_1CE4_E5B9) >> 40;
+    let mut samples: Vec<u8> = (0..width * height).map(|i| 128 - 8 + (mix(frame.frame, i as u64) % 17) as u8).collect();
+    let mut nearest_last: Vec<&TruthBox> = frame.ground_truth.iter().collect();
+    nearest_last.sort_by(|a, b| a.y2.total_cmp(&b.y2));
+    for truth in nearest_last {
+        let shade = |half: u64| 30 + (mix(truth.id, half) % 190) as u8;
+        let (top, bottom) = (shade(1), shade(2));
+        let sample = |v: f32, end: usize| ((v / RENDER_SCALE as f32) as usize).min(end);
+        let (x1, x2, y1, y2) = (sample(truth.x1, width), sample(truth.x2, width), sample(truth.y1, height), sample(truth.y2, height));
+        for y in y1..y2 {
+            let base = if y < (y1 + y2) / 2 { top } else { bottom };
+            for x in x1..x2 {
+                let noise = (mix(frame.frame ^ truth.id, (y * width + x) as u64) % 17) as u8;
+                samples[y * width + x] = base.saturating_add(noise).saturating_sub(8);
+            }
+        }
+    }
+    LumaFrame::new(frame.frame, width, height, RENDER_SCALE, samples).unwrap()
 }
 
 /// The tracks in track_eval.py's format: every frame of the stream with the boxes on it.
@@ -96,7 +141,7 @@ fn tracks_synthetic_streams_at_least_as_well_as_supervision_bytetrack() {
     let (streams_dir, tracks_dir) = (dir.path().join("streams"), dir.path().join("prelabel"));
     std::fs::create_dir_all(&tracks_dir).unwrap();
     for (name, stream) in synthetic_streams(&streams_dir) {
-        let tracks = track(&stream, 1);
+        let tracks = track(&stream, 1, false);
         std::fs::write(tracks_dir.join(format!("{name}.json")), tracks_json(&stream, &tracks).to_string()).unwrap();
     }
     let out = dir.path().join("eval.json");
@@ -108,8 +153,10 @@ fn tracks_synthetic_streams_at_least_as_well_as_supervision_bytetrack() {
     let (ours_idf1, theirs_idf1) = (overall("prelabel", "idf1"), overall("supervision", "idf1"));
     let (ours_mota, theirs_mota) = (overall("prelabel", "mota"), overall("supervision", "mota"));
     assert!(ours_idf1 >= theirs_idf1, "IDF1: prelabel {ours_idf1:.3} < supervision {theirs_idf1:.3}");
-    // Measured: MOTA 0.908 and IDF1 0.930 at this seed, 0.900-0.925 and 0.904-0.947 over seeds
-    // 0-9. The floors sit a little below, so a regression fails but another seed does not.
+    // Measured on boxes alone: MOTA 0.914 and IDF1 0.907 at this seed, 0.903-0.929 and
+    // 0.883-0.919 over seeds 0-9 (meeting_and_turning_back, where tracking by boxes alone swaps
+    // people, pulls IDF1 down). The floors sit a little below, so a regression fails but another
+    // seed does not.
     assert!(ours_mota >= 0.88, "MOTA: prelabel {ours_mota:.3} (supervision {theirs_mota:.3})");
     assert!(ours_idf1 >= 0.88, "IDF1: prelabel {ours_idf1:.3}");
 }
@@ -133,17 +180,16 @@ fn recovered_share(reference: &[Track], candidate: &[Track]) -> f64 {
 }
 
 /// The least share of the stride-1 boxes that stride 3 + interpolation + extrapolation must
-/// recover. 93% where it holds for seeds 0-9 (measured minimum 95.2%, in jitter). Two scenarios
-/// are harder at stride 3 and have lower floors, measured over seeds 0-9: circular (85-99%:
-/// objects up to 14 px/frame, so up to a box width per detector step while turning, and
-/// occluding each other: tracks break where they would not at stride 1) and crossing_three
-/// (80-99.5%: three objects meeting at one point between two detector steps can swap
-/// identities).
+/// recover, both told what the detections look like. 90% where it holds for seeds 0-9 (measured
+/// minimum 92.4%, in jitter; circular and crossing_three, down to 85.7% and 80.3% on boxes alone,
+/// are at 96.3% and 99.1% with looks). meeting_and_turning_back is harder at stride 3, 57.6-81.0%
+/// over seeds 0-9: the people turn between two detector steps, so each track is predicted on
+/// past the detection of its own person, beyond the overlap threshold, and only the other
+/// person's detection is left to match (at stride 1 looks keep every identity but a few).
 fn stride_3_floor(scenario: &str) -> f64 {
     match scenario {
-        "circular" => 0.8,
-        "crossing_three" => 0.75,
-        _ => 0.93,
+        "meeting_and_turning_back" => 0.5,
+        _ => 0.9,
     }
 }
 
@@ -151,14 +197,62 @@ fn stride_3_floor(scenario: &str) -> f64 {
 fn tracking_every_third_frame_and_interpolating_recovers_the_every_frame_tracks() {
     let dir = tempfile::tempdir().unwrap();
     let max_gap_frames = TrackerConfig::default().max_missed_frames;
+    let mut below = Vec::new();
     for (name, stream) in synthetic_streams(dir.path()) {
-        let every_frame = track(&stream, 1);
-        let every_third: Vec<Track> = track(&stream, 3)
+        // With looks, as `prelabel run --track` tracks.
+        let every_frame = track(&stream, 1, true);
+        let every_third: Vec<Track> = track(&stream, 3, true)
             .iter()
             .map(|t| t.interpolated(max_gap_frames).extrapolated(max_gap_frames, stream.width, stream.height))
             .collect();
         let share = recovered_share(&every_frame, &every_third);
-        eprintln!("{name:<20} stride 3 + inter/extrapolation recovers {:.1}% of the stride-1 boxes", share * 100.0);
-        assert!(share >= stride_3_floor(&name), "{name}: {share:.3}");
+        eprintln!("{name:<24} stride 3 + inter/extrapolation recovers {:.1}% of the stride-1 boxes", share * 100.0);
+        if share < stride_3_floor(&name) {
+            below.push(format!("{name}: {share:.3}"));
+        }
     }
+    assert!(below.is_empty(), "below the floor: {below:?}");
+}
+
+#[test]
+fn telling_objects_apart_by_appearance_keeps_more_identities() {
+    let dir = tempfile::tempdir().unwrap();
+    let streams_dir = dir.path().join("streams");
+    let streams = synthetic_streams(&streams_dir);
+    // Scores the tracks made with or without looks: the overall and per-scenario figures.
+    let evaluate = |looks: bool| -> Value {
+        let tracks_dir = dir.path().join(if looks { "looks" } else { "boxes" });
+        std::fs::create_dir_all(&tracks_dir).unwrap();
+        for (name, stream) in &streams {
+            let tracks = track(stream, 1, looks);
+            std::fs::write(tracks_dir.join(format!("{name}.json")), tracks_json(stream, &tracks).to_string()).unwrap();
+        }
+        let out = tracks_dir.with_extension("eval.json");
+        python_script("track_eval.py", &[streams_dir.to_str().unwrap(), tracks_dir.to_str().unwrap(), out.to_str().unwrap()]);
+        serde_json::from_slice(&std::fs::read(&out).unwrap()).unwrap()
+    };
+    let (by_boxes, by_looks) = (evaluate(false), evaluate(true));
+    let figure = |eval: &Value, scenario: &str, metric: &str| {
+        let scores = if scenario == "overall" { &eval["overall"] } else { &eval["scenarios"][scenario] };
+        scores["prelabel"][metric].as_f64().unwrap()
+    };
+    eprintln!("{:<20} {:>17} {:>17} {:>13}", "", "IDF1 boxes/looks", "switches", "MOTA");
+    let names: Vec<&str> = streams.iter().map(|(name, _)| name.as_str()).chain(["overall"]).collect();
+    for name in &names {
+        let pair = |metric| (figure(&by_boxes, name, metric), figure(&by_looks, name, metric));
+        let ((idf1_boxes, idf1_looks), (switches_boxes, switches_looks), (mota_boxes, mota_looks)) =
+            (pair("idf1"), pair("num_switches"), pair("mota"));
+        eprintln!(
+            "{name:<20} {idf1_boxes:>8.3} {idf1_looks:>8.3} {switches_boxes:>8} {switches_looks:>8} {mota_boxes:>6.3} {mota_looks:>6.3}"
+        );
+    }
+    let overall = |eval: &Value, metric| figure(eval, "overall", metric);
+    // Where objects cross or meet, the one that looks like a track wins it: fewer identity
+    // switches and a higher IDF1 over all scenarios; detection-level accuracy (MOTA) is no lower.
+    // Measured over seeds 0-9: 7-16 switches on boxes alone, 5-9 with looks; in
+    // meeting_and_turning_back IDF1 0.56-0.92 on boxes, 0.86-0.98 with looks; elsewhere IDF1
+    // moves by -0.001 to +0.151 (circular and crossing_three, where boxes alone swapped).
+    assert!(overall(&by_looks, "num_switches") < overall(&by_boxes, "num_switches"));
+    assert!(overall(&by_looks, "idf1") > overall(&by_boxes, "idf1"));
+    assert!(overall(&by_looks, "mota") >= overall(&by_boxes, "mota") - 0.002);
 }

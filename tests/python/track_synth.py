@@ -255,6 +255,26 @@ def leave_and_reenter(rng):
     return Scene(objects=objects)
 
 
+def meeting_and_turning_back(rng):
+    """Pairs of people walking towards each other, one a little farther back than the other, who
+    meet (their boxes overlapping, the farther one partly hidden) and both turn back: a tracker
+    that goes by its velocity carries each track on onto the other person."""
+    objects = []
+    for g in range(4):
+        meet_frame = 50 + g * 60
+        mx, my = rng.uniform(300, WIDTH - 300), rng.uniform(220, HEIGHT - 260)
+        w = rng.uniform(45, 65)
+        h = w * rng.uniform(2.0, 2.4)
+        speed = rng.uniform(4.0, 7.0)
+        gap = h * rng.uniform(0.15, 0.35)
+        for k, (direction, y) in enumerate([(1, my), (-1, my + gap)]):
+            def at(i, direction=direction, y=y, w=w, h=h, speed=speed, meet_frame=meet_frame, mx=mx):
+                # Towards the meeting point until meet_frame, then back the way it came.
+                return (mx - direction * speed * abs(meet_frame - i), y, w, h)
+            objects.append(SceneObject(2 * g + k, 0, at))
+    return Scene(objects=objects)
+
+
 def jitter(rng):
     """Heavy box noise (8% of the size per corner) and middling scores."""
     return Scene(jitter=0.08, score=(0.4, 0.9), classes=2, objects=lane_objects(rng, 8, classes=2))
@@ -269,6 +289,7 @@ SCENARIOS = {
     "false_positives": false_positives,
     "leave_and_reenter": leave_and_reenter,
     "jitter": jitter,
+    "meeting_and_turning_back": meeting_and_turning_back,
 }
 
 
