@@ -14,7 +14,7 @@ use crate::track::{BoxSource, INTERPOLATED_CONFIDENCE_SCALE, Track, TrackBox};
 /// 0.2, second pass IoU ≥ 0.5, tentative tracks IoU × score ≥ 0.3, 30 frames of patience), with
 /// 3 frames to confirm a track (3 hits when the detector runs on every frame), and, for a
 /// detector that skips frames (which ByteTrack does not have), a widening of the boxes per
-/// skipped frame, and (which ByteTrack does not have either) a tie-break by appearance.
+/// skipped frame, and (which ByteTrack does not have either) matches reweighed by appearance.
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub struct TrackerConfig {
     /// Detections scoring at least this are matched first, against every confirmed track.
