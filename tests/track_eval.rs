@@ -135,20 +135,27 @@ fn tracks_json(stream: &Stream, tracks: &[Track]) -> Value {
     json!({ "frames": frames })
 }
 
+/// Tracks every frame of `streams` (read from `streams_dir`), with or without looks, and scores
+/// the tracks with track_eval.py, beside supervision's ByteTrack: prints its table and returns its
+/// figures. The tracks go into a folder beside `streams_dir`.
+fn scored(streams_dir: &Path, streams: &[(String, Stream)], looks: bool) -> Value {
+    let tracks_dir = streams_dir.with_file_name(if looks { "looks" } else { "boxes" });
+    std::fs::create_dir_all(&tracks_dir).unwrap();
+    for (name, stream) in streams {
+        let tracks = track(stream, 1, looks);
+        std::fs::write(tracks_dir.join(format!("{name}.json")), tracks_json(stream, &tracks).to_string()).unwrap();
+    }
+    let out = tracks_dir.with_extension("eval.json");
+    let run = python_script("track_eval.py", &[streams_dir.to_str().unwrap(), tracks_dir.to_str().unwrap(), out.to_str().unwrap()]);
+    eprintln!("{}", String::from_utf8_lossy(&run.stdout));
+    serde_json::from_slice(&std::fs::read(&out).unwrap()).unwrap()
+}
+
 #[test]
 fn tracks_synthetic_streams_at_least_as_well_as_supervision_bytetrack() {
     let dir = tempfile::tempdir().unwrap();
-    let (streams_dir, tracks_dir) = (dir.path().join("streams"), dir.path().join("prelabel"));
-    std::fs::create_dir_all(&tracks_dir).unwrap();
-    for (name, stream) in synthetic_streams(&streams_dir) {
-        let tracks = track(&stream, 1, false);
-        std::fs::write(tracks_dir.join(format!("{name}.json")), tracks_json(&stream, &tracks).to_string()).unwrap();
-    }
-    let out = dir.path().join("eval.json");
-    let run = python_script("track_eval.py", &[streams_dir.to_str().unwrap(), tracks_dir.to_str().unwrap(), out.to_str().unwrap()]);
-    eprintln!("{}", String::from_utf8_lossy(&run.stdout));
-
-    let eval: Value = serde_json::from_slice(&std::fs::read(&out).unwrap()).unwrap();
+    let streams_dir = dir.path().join("streams");
+    let eval = scored(&streams_dir, &synthetic_streams(&streams_dir), false);
     let overall = |tracker: &str, metric: &str| eval["overall"][tracker][metric].as_f64().unwrap();
     let (ours_idf1, theirs_idf1) = (overall("prelabel", "idf1"), overall("supervision", "idf1"));
     let (ours_mota, theirs_mota) = (overall("prelabel", "mota"), overall("supervision", "mota"));
@@ -219,19 +226,7 @@ fn telling_objects_apart_by_appearance_keeps_more_identities() {
     let dir = tempfile::tempdir().unwrap();
     let streams_dir = dir.path().join("streams");
     let streams = synthetic_streams(&streams_dir);
-    // Scores the tracks made with or without looks: the overall and per-scenario figures.
-    let evaluate = |looks: bool| -> Value {
-        let tracks_dir = dir.path().join(if looks { "looks" } else { "boxes" });
-        std::fs::create_dir_all(&tracks_dir).unwrap();
-        for (name, stream) in &streams {
-            let tracks = track(stream, 1, looks);
-            std::fs::write(tracks_dir.join(format!("{name}.json")), tracks_json(stream, &tracks).to_string()).unwrap();
-        }
-        let out = tracks_dir.with_extension("eval.json");
-        python_script("track_eval.py", &[streams_dir.to_str().unwrap(), tracks_dir.to_str().unwrap(), out.to_str().unwrap()]);
-        serde_json::from_slice(&std::fs::read(&out).unwrap()).unwrap()
-    };
-    let (by_boxes, by_looks) = (evaluate(false), evaluate(true));
+    let (by_boxes, by_looks) = (scored(&streams_dir, &streams, false), scored(&streams_dir, &streams, true));
     let figure = |eval: &Value, scenario: &str, metric: &str| {
         let scores = if scenario == "overall" { &eval["overall"] } else { &eval["scenarios"][scenario] };
         scores["prelabel"][metric].as_f64().unwrap()

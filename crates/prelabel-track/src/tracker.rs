@@ -730,14 +730,24 @@ mod tests {
         assert_eq!(ends(by_boxes.finish()), vec![(300.0, 130.0), (100.0, 100.0)]);
     }
 
+    /// A 200 × 200-pixel frame of one shade of luma.
+    fn shaded(frame_index: u64, shade: u8) -> prelabel_core::LumaFrame {
+        prelabel_core::LumaFrame::new(frame_index, 100, 100, 2, vec![shade; 100 * 100]).expect("100 × 100 samples")
+    }
+
+    /// Gives `tracker` frame `frame_index`: one object standing still at (50, 50), detected with
+    /// `score`, on a frame of `shade`, with its look.
+    fn still_on_shade(tracker: &mut Tracker, frame_index: u64, score: f32, shade: u8) {
+        let detections = frame(frame_index, vec![det(0, score, 50.0, 50.0)]);
+        let cues = crate::follow_detections(frame_index, &[&shaded(frame_index, shade)], &detections.detections);
+        tracker.update_followed(&detections, Some(&cues)).expect("in order");
+    }
+
     #[test]
     fn a_track_takes_up_the_looks_of_its_high_score_detections_only() {
-        let shaded = |i: u64, shade: u8| prelabel_core::LumaFrame::new(i, 100, 100, 2, vec![shade; 100 * 100]).expect("100 × 100 samples");
         let mut tracker = Tracker::new(TrackerConfig::default());
         let mut step = |i: u64, score: f32, shade: u8| {
-            let detections = frame(i, vec![det(0, score, 50.0, 50.0)]);
-            let cues = crate::follow_detections(i, &[&shaded(i, shade)], &detections.detections);
-            tracker.update_followed(&detections, Some(&cues)).expect("in order");
+            still_on_shade(&mut tracker, i, score, shade);
             tracker.live[0]
                 .appearance
                 .expect("a look")
@@ -763,11 +773,7 @@ mod tests {
         let config = TrackerConfig { appearance_weight: 1.0, ..TrackerConfig::default() };
         let mut tracker = Tracker::new(config);
         for i in 0..10u64 {
-            let shade = if i < 5 { 30 } else { 220 };
-            let luma = prelabel_core::LumaFrame::new(i, 100, 100, 2, vec![shade; 100 * 100]).expect("100 × 100 samples");
-            let detections = frame(i, vec![det(0, 0.9, 50.0, 50.0)]);
-            let cues = crate::follow_detections(i, &[&luma], &detections.detections);
-            tracker.update_followed(&detections, Some(&cues)).expect("in order");
+            still_on_shade(&mut tracker, i, 0.9, if i < 5 { 30 } else { 220 });
         }
         assert_eq!(tracker.finish().iter().map(frames_of).collect::<Vec<_>>(), vec![(0..10).collect::<Vec<u64>>()]);
     }
