@@ -247,14 +247,16 @@ fn a_polling_worker_serves_metrics_and_stops_cleanly_on_sigterm() {
         .stderr(std::process::Stdio::null())
         .spawn()
         .unwrap();
-    // A polling worker takes the task, then keeps polling an empty stage.
-    let moved = (0..600).any(|_| {
+    // A polling worker takes the task, then keeps polling an empty stage. The worker counts a task
+    // done only after the proceed call returns, so the metrics, not the server's stage, say when.
+    let mut metrics = String::new();
+    let counted = (0..600).any(|_| {
         std::thread::sleep(std::time::Duration::from_millis(100));
-        tasks_in(&api, ids::ANNOTATE_STAGE).contains(&ids::task(0))
+        metrics = http_get(&metrics_addr);
+        metrics.contains("prelabel_tasks_done_total 1")
     });
-    assert!(moved, "the task reached Annotate 1");
-    let metrics = http_get(&metrics_addr);
-    assert!(metrics.contains("prelabel_tasks_done_total 1"), "{metrics}");
+    assert!(counted, "{metrics}");
+    assert!(tasks_in(&api, ids::ANNOTATE_STAGE).contains(&ids::task(0)), "the task reached Annotate 1");
     assert!(metrics.contains("prelabel_frames_total 250"), "{metrics}");
     assert!(child.try_wait().unwrap().is_none(), "still polling");
 
@@ -264,12 +266,16 @@ fn a_polling_worker_serves_metrics_and_stops_cleanly_on_sigterm() {
     assert_eq!(status.code(), Some(0), "a clean stop");
 }
 
-/// The body of `GET /metrics` from a plain HTTP server at `addr`.
+/// The response to `GET /metrics` from a plain HTTP server at `addr`, or the error while it is not
+/// listening yet.
 fn http_get(addr: &str) -> String {
     use std::io::{Read, Write};
-    let mut stream = std::net::TcpStream::connect(addr).unwrap();
-    stream.write_all(b"GET /metrics HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n").unwrap();
-    let mut response = String::new();
-    stream.read_to_string(&mut response).unwrap();
-    response
+    let get = || -> std::io::Result<String> {
+        let mut stream = std::net::TcpStream::connect(addr)?;
+        stream.write_all(b"GET /metrics HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")?;
+        let mut response = String::new();
+        stream.read_to_string(&mut response)?;
+        Ok(response)
+    };
+    get().unwrap_or_else(|e| format!("GET http://{addr}/metrics: {e}"))
 }
