@@ -117,7 +117,7 @@ fn a_killed_run_resumes_without_redoing_finished_videos_and_ends_like_an_uninter
 
     let killed_dir = dir.path().join("killed");
     let mut child = batch(&manifest, &killed_dir, &args).stderr(std::process::Stdio::null()).spawn().unwrap();
-    let first_done = (0..1200).any(|_| {
+    let first_done = (0..6000).any(|_| {
         std::thread::sleep(std::time::Duration::from_millis(50));
         killed_dir.exists() && !label_rows(&killed_dir).is_empty()
     });
@@ -128,6 +128,15 @@ fn a_killed_run_resumes_without_redoing_finished_videos_and_ends_like_an_uninter
     assert!(before.len() < 4, "killed half-way, not at the end");
     for row in &before {
         read_label_row(&killed_dir.join(row)); // every file left is a complete label row
+    }
+    // The kill may land inside a write (the summary is rewritten after each video): its temporary
+    // file is left. A resumed run keeps a fresh one, which may be another shard's write in progress,
+    // so the killed run is dated an hour back, as a crashed host's would be by the time it resumes.
+    for entry in std::fs::read_dir(&killed_dir).unwrap() {
+        let path = entry.unwrap().path();
+        if path.extension().is_some_and(|e| e == "tmp") {
+            date_back_an_hour(&path);
+        }
     }
 
     let resumed = run_batch(&manifest, &killed_dir, &args);
@@ -161,8 +170,7 @@ fn three_shards_split_the_manifest_without_overlap_in_one_shared_folder() {
     let (stale, fresh) = (out_dir.join(".prelabel-killed.tmp"), out_dir.join(".prelabel-writing.tmp"));
     std::fs::write(&stale, b"partial").unwrap();
     std::fs::write(&fresh, b"partial").unwrap();
-    let an_hour_ago = std::time::SystemTime::now() - std::time::Duration::from_secs(3600);
-    std::fs::File::options().write(true).open(&stale).unwrap().set_modified(an_hour_ago).unwrap();
+    date_back_an_hour(&stale);
     // The three shards at once, as the pods of an Indexed Job on a shared volume run.
     let shards: Vec<(&str, std::process::Child)> = ["0/3", "1/3", "2/3"]
         .into_iter()
@@ -312,4 +320,10 @@ fn a_run_with_no_usable_line_still_writes_its_own_summary() {
     let summary: Value = serde_json::from_slice(&std::fs::read(out_dir.join("summary.json")).unwrap()).unwrap();
     assert_eq!(summary["videos"], serde_json::json!([]));
     assert_eq!(summary["bad_lines"][0]["line"], 1);
+}
+
+/// Sets `path`'s modification time to an hour ago: a temporary file a killed run left long since.
+fn date_back_an_hour(path: &Path) {
+    let an_hour_ago = std::time::SystemTime::now() - std::time::Duration::from_secs(3600);
+    std::fs::File::options().write(true).open(path).unwrap().set_modified(an_hour_ago).unwrap();
 }

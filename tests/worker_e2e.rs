@@ -163,7 +163,11 @@ fn faults_and_a_corrupt_video_do_not_stop_the_others() {
     let specs: Vec<(&Path, Value)> = vec![(&bikes, json!({})), (&broken, probe_free), (&clip, mkv_frames())];
     let project = dir.path().join("project");
     project_json(&project, &specs, &public);
-    let faults = ["--fail-rate", "0.15", "--throttle-rate", "0.1", "--drop-rate", "0.1", "--latency-ms", "5", "--fault-seed", "7"];
+    // One draw per request from the seed, in arrival order: seed 119 draws a 429, a 500 and a drop
+    // among its first five, so each is met however the worker's threads order their requests. At
+    // 20 % a request fails all six of the client's attempts one time in 16 000 (at 35 %, one in 550),
+    // so the worker's own fatal requests (the stage listing) do not turn the test into a lottery.
+    let faults = ["--fail-rate", "0.1", "--throttle-rate", "0.05", "--drop-rate", "0.05", "--latency-ms", "5", "--fault-seed", "119"];
     let server = Server::start(&project, &faults);
 
     let out = run_worker(&server, &key, &["--failure-pathway", "Failed", "--task-attempts", "3"]);
