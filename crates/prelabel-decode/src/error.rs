@@ -40,8 +40,10 @@ pub enum DecodeError {
         reason: String,
     },
     /// swscale could not convert a frame into the model's layout.
-    #[error("cannot convert a {width}x{height} {format:?} frame into the model input ({cause})")]
+    #[error("{path}: cannot convert a {width}x{height} {format:?} frame into the model input ({cause})")]
     Convert {
+        /// The video.
+        path: PathBuf,
         /// Frame width.
         width: u32,
         /// Frame height.
@@ -52,8 +54,10 @@ pub enum DecodeError {
         cause: ffmpeg_next::Error,
     },
     /// swscale could not convert a frame into its luma (see [`LumaWriter`](crate::LumaWriter)).
-    #[error("cannot convert a {width}x{height} {format:?} frame into its luma ({reason})")]
+    #[error("{path}: cannot convert a {width}x{height} {format:?} frame into its luma ({reason})")]
     Luma {
+        /// The video.
+        path: PathBuf,
         /// Frame width.
         width: u32,
         /// Frame height.

@@ -43,10 +43,10 @@ impl LumaWriter {
         let rotation = shown.rotation;
         let scaler = match &mut self.scaler {
             Some(s) if s.swscale.source() == source && s.shown == shown => s,
-            slot => slot.insert(LumaScaler::new(source, shown)?),
+            slot => slot.insert(LumaScaler::new(source, shown).map_err(|e| luma_error(frame, source, e))?),
         };
         let factor = scaler.factor;
-        let scaled = scaler.swscale.run(video).map_err(|e| luma_error(source, e))?;
+        let scaled = scaler.swscale.run(video).map_err(|e| luma_error(frame, source, e))?;
         let (width, height) = (scaled.width() as usize, scaled.height() as usize);
         let stride = scaled.stride(0);
         let data = scaled.data(0);
@@ -59,21 +59,20 @@ impl LumaWriter {
                 .collect(),
         };
         LumaFrame::new(frame.index(), displayed_width as usize, displayed_height as usize, factor, samples)
-            .map_err(|e| luma_error(source, e))
+            .map_err(|e| luma_error(frame, source, e))
     }
 }
 
-fn luma_error((format, width, height): Source, reason: impl ToString) -> DecodeError {
-    DecodeError::Luma { width, height, format, reason: reason.to_string() }
+fn luma_error(frame: &Frame<'_>, (format, width, height): Source, reason: impl ToString) -> DecodeError {
+    DecodeError::Luma { path: frame.path().to_owned(), width, height, format, reason: reason.to_string() }
 }
 
 impl LumaScaler {
-    fn new(source: Source, shown: Shown) -> Result<Self, DecodeError> {
+    fn new(source: Source, shown: Shown) -> Result<Self, ffmpeg::Error> {
         let factor = shown.width.div_ceil(MAX_LUMA_WIDTH).max(1);
         let (width, height) = shown.decoded_size();
         let (scaled_width, scaled_height) = ((width / factor).max(1), (height / factor).max(1));
-        let swscale =
-            Swscale::new(source, Pixel::GRAY8, scaled_width, scaled_height, scaling::Flags::AREA).map_err(|e| luma_error(source, e))?;
+        let swscale = Swscale::new(source, Pixel::GRAY8, scaled_width, scaled_height, scaling::Flags::AREA)?;
         Ok(Self { swscale, shown, factor })
     }
 }

@@ -42,6 +42,7 @@ pub struct VideoInfo {
 /// it ([`TensorWriter`](crate::TensorWriter), [`LumaWriter`](crate::LumaWriter)) turn it by its
 /// [`Rotation`] and scale it to the video's size, so it is used as displayed.
 pub struct Frame<'a> {
+    path: &'a Path,
     index: u64,
     video: &'a frame::Video,
     shown: Shown,
@@ -73,6 +74,11 @@ impl Shown {
 }
 
 impl Frame<'_> {
+    /// The video file it comes from.
+    pub fn path(&self) -> &Path {
+        self.path
+    }
+
     /// 0-based index in presentation order.
     pub fn index(&self) -> u64 {
         self.index
@@ -101,12 +107,13 @@ impl Frame<'_> {
     /// A copy of this frame that outlives the decode callback, e.g. to convert one frame again
     /// and again in a benchmark.
     pub fn to_owned_frame(&self) -> OwnedFrame {
-        OwnedFrame { index: self.index, video: self.video.clone(), shown: self.shown }
+        OwnedFrame { path: self.path.to_owned(), index: self.index, video: self.video.clone(), shown: self.shown }
     }
 }
 
 /// A decoded frame copied out of the decoder ([`Frame::to_owned_frame`]).
 pub struct OwnedFrame {
+    path: PathBuf,
     index: u64,
     video: frame::Video,
     shown: Shown,
@@ -115,14 +122,15 @@ pub struct OwnedFrame {
 impl OwnedFrame {
     /// The frame, lent as [`VideoSource::decode`] lends frames.
     pub fn as_frame(&self) -> Frame<'_> {
-        Frame { index: self.index, video: &self.video, shown: self.shown }
+        Frame { path: &self.path, index: self.index, video: &self.video, shown: self.shown }
     }
 }
 
 /// How a decode ended.
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct DecodeReport {
-    /// Frames decoded (and handed to the caller, unless it stopped early).
+    /// Frames decoded, each handed to the caller (unless it stopped early) but one that could not
+    /// be copied out of GPU memory, which is counted in `corrupt_packets` as well.
     pub frames_decoded: u64,
     /// Packets the demuxer or decoder rejected as corrupt.
     pub corrupt_packets: u64,
@@ -242,6 +250,7 @@ impl VideoSource {
         let mut system = frame::Video::empty();
         let mut stopped = false;
         let shown = Shown::of(&self.info);
+        let path = self.path.as_path();
 
         // Hands every frame the decoder has ready to `on_frame`.
         let mut drain = |decoder: &mut ffmpeg::decoder::Video, report: &mut DecodeReport, started: Instant| -> bool {
@@ -249,10 +258,13 @@ impl VideoSource {
             loop {
                 match decoder.receive_frame(&mut decoded) {
                     Ok(()) => {
+                        // Numbered as received, so a frame that cannot be copied out of GPU
+                        // memory leaves a gap rather than shifting the frames after it.
+                        let index = report.frames_decoded;
+                        report.frames_decoded += 1;
                         let Some(video) = in_system_memory(&decoded, &mut system, report) else { continue };
                         report.decode_time += clock.elapsed();
-                        let flow = on_frame(Frame { index: report.frames_decoded, video, shown });
-                        report.frames_decoded += 1;
+                        let flow = on_frame(Frame { path, index, video, shown });
                         clock = Instant::now();
                         if flow.is_break() {
                             return true;
@@ -299,11 +311,14 @@ impl VideoSource {
             }
         }
         if !stopped {
-            // Flush the frames the decoder (and its frame threads) still hold.
+            // Flush the frames the decoder (and its frame threads) still hold. With frame
+            // threads, the end-of-stream call also finishes the oldest frame in flight and fails
+            // if that frame is corrupt; the decoder is draining all the same, so the rest follow.
             let started = Instant::now();
-            if self.decoder.send_eof().is_ok() {
-                drain(&mut self.decoder, &mut report, started);
+            if self.decoder.send_eof().is_err() {
+                report.corrupt_packets += 1;
             }
+            drain(&mut self.decoder, &mut report, started);
             if let Some(expected) = self.info.frame_count_hint {
                 report.frames_lost = expected.saturating_sub(report.frames_decoded);
             }
@@ -544,7 +559,7 @@ impl VideoSource {
                 }
                 let Some(video) = in_system_memory(&decoded, &mut system, &mut report) else { continue };
                 handed = true;
-                if on_frame(Frame { index, video, shown: Shown::of(&self.info) }).is_break() {
+                if on_frame(Frame { path: &self.path, index, video, shown: Shown::of(&self.info) }).is_break() {
                     stopped = true;
                     break;
                 }

@@ -51,10 +51,10 @@ impl TensorWriter {
         let layout = self.layout;
         let scaler = match &mut self.scaler {
             Some(s) if s.swscale.source() == source && s.shown == shown => s,
-            slot => slot.insert(Scaler::new(&layout, source, shown)?),
+            slot => slot.insert(Scaler::new(&layout, source, shown).map_err(|e| convert_error(frame, source, e))?),
         };
         let t = scaler.transform;
-        let scaled = scaler.swscale.run(video).map_err(|e| convert_error(source, e))?;
+        let scaled = scaler.swscale.run(video).map_err(|e| convert_error(frame, source, e))?;
 
         if let ResizeMode::Letterbox { pad_value } = layout.resize
             && (t.scaled_width != layout.width || t.scaled_height != layout.height)
@@ -143,12 +143,12 @@ fn copy_f32_row(row: &[u8], out: &mut [f32], gain: f32) {
     }
 }
 
-fn convert_error((format, width, height): Source, source: ffmpeg::Error) -> DecodeError {
-    DecodeError::Convert { width, height, format, cause: source }
+fn convert_error(frame: &Frame<'_>, (format, width, height): Source, cause: ffmpeg::Error) -> DecodeError {
+    DecodeError::Convert { path: frame.path().to_owned(), width, height, format, cause }
 }
 
 impl Scaler {
-    fn new(layout: &InputLayout, source: Source, shown: Shown) -> Result<Self, DecodeError> {
+    fn new(layout: &InputLayout, source: Source, shown: Shown) -> Result<Self, ffmpeg::Error> {
         let (rotation, transform) = (shown.rotation, layout.transform_for(shown.width, shown.height));
         let target = match layout.channel_order {
             ChannelOrder::Nchw => Pixel::GBRPF32LE,
@@ -156,8 +156,7 @@ impl Scaler {
         };
         // The picture is scaled as decoded: turning back the displayed size gives its size.
         let (scaled_width, scaled_height) = rotation.displayed_size(transform.scaled_width, transform.scaled_height);
-        let swscale =
-            Swscale::new(source, target, scaled_width, scaled_height, scaling::Flags::BILINEAR).map_err(|e| convert_error(source, e))?;
+        let swscale = Swscale::new(source, target, scaled_width, scaled_height, scaling::Flags::BILINEAR)?;
         Ok(Self { swscale, shown, transform })
     }
 }
