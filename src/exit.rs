@@ -41,7 +41,7 @@ pub fn code_for(error: &anyhow::Error) -> ExitCode {
     let decode = |_: &DecodeError| BAD_VIDEO;
     let detect = |e: &DetectError| match e {
         DetectError::Runtime { .. } | DetectError::DeviceUnavailable { .. } => RUNTIME,
-        DetectError::Inference(_) => INTERNAL,
+        DetectError::Inference { .. } => INTERNAL,
         _ => BAD_MODEL,
     };
     let code = if let Some(e) = error.downcast_ref::<PipelineError>() {

@@ -96,11 +96,12 @@ fn an_ultralytics_nms_export_runs_one_frame_per_call_whatever_the_batch_size() {
     assert_boxes_close(&boxes(&row), &expected_colour_boxes());
 }
 
-#[test]
-fn a_model_with_an_unknown_output_layout_is_refused_naming_what_it_found() {
+/// `prelabel run` of bikes.mp4 with the graph `name`, which must be refused as a bad model (exit
+/// 11) in one line that names it, with nothing written; returns that line.
+fn refused_model(name: &str) -> String {
     let graphs = yolo_graphs();
     let dir = tempfile::tempdir().unwrap();
-    let model = graphs.path().join("unknown_layout.onnx");
+    let model = graphs.path().join(name);
     let out = prelabel(&[
         "run",
         data("bikes.mp4").to_str().unwrap(),
@@ -109,11 +110,25 @@ fn a_model_with_an_unknown_output_layout_is_refused_naming_what_it_found() {
         "--out",
         dir.path().join("x.json").to_str().unwrap(),
     ]);
-    assert_eq!(out.status.code(), Some(11));
-    let stderr = String::from_utf8_lossy(&out.stderr);
+    let stderr = String::from_utf8_lossy(&out.stderr).into_owned();
+    assert_eq!(out.status.code(), Some(11), "{stderr}");
     assert_eq!(stderr.lines().count(), 1, "{stderr}");
-    assert!(stderr.contains("unknown_layout.onnx") && stderr.contains("logits: Tensor<f32>(batch, 7)"), "{stderr}");
+    assert!(stderr.contains(name), "{stderr}");
     assert!(std::fs::read_dir(dir.path()).unwrap().next().is_none(), "nothing written");
+    stderr
+}
+
+#[test]
+fn a_model_with_an_unknown_output_layout_is_refused_naming_what_it_found() {
+    let stderr = refused_model("unknown_layout.onnx");
+    assert!(stderr.contains("logits: Tensor<f32>(batch, 7)"), "{stderr}");
+}
+
+#[test]
+fn a_model_whose_output_is_not_shaped_as_declared_is_refused_when_it_runs() {
+    // ONNX Runtime only warns that the run's [1, 18] differs from the declared [batch, 3, 6].
+    let stderr = refused_model("yolo_e2e_misdeclared.onnx");
+    assert!(stderr.contains("output `output0` has shape [1, 18] where rank 3 was expected"), "{stderr}");
 }
 
 /// Runs a real Ultralytics graph on every 25th frame of bikes.mp4 at batch 1 and 4.

@@ -10,6 +10,9 @@ Writes (opset 17, IR version 8; overwritten on every run, byte-identical across 
   unknown_layout.onnx  images -> logits f32 [batch, 7] (an output layout no adapter should accept)
   yolo_e2e_nms_export.onnx  yolo_e2e as an Ultralytics `nms=True` export with a dynamic batch behaves:
                        only image 0 of a batch gets rows (the rest are zeros); metadata args say 'nms': True
+  yolo_e2e_misdeclared.onnx yolo_e2e declaring output0 [batch, 3, 6] but giving it as [batch, 18] (ONNX Runtime
+                       only warns), for the run-time shape check; not passed through onnx.checker, whose strict
+                       shape inference refuses the contradiction
 The two YOLO graphs carry Ultralytics metadata_props: names, imgsz, stride, task, end2end.
 
 Per image, m = GlobalAveragePool(images) = mean of R, G, B. Anchor/row k (k = 0,1,2) scores class k with
@@ -119,6 +122,23 @@ def build_nms_export():
     return m
 
 
+def build_misdeclared():
+    """yolo_e2e whose output0 is flattened to [batch, 18] while it still declares [batch, 3, 6]."""
+    m = build_e2e()
+    g = m.graph
+    for node in g.node:
+        node.output[:] = ["e2e_out" if o == "output0" else o for o in node.output]
+    # The target shape passes through a Compress whose mask is computed from the input's shape
+    # (all true), so shape inference cannot tell its length and ONNX Runtime keeps the declaration.
+    g.initializer.extend([const("flat_shape", np.array([-1, C * 6], np.int64)), const("zero_l", np.array(0, np.int64))])
+    g.node.extend([helper.make_node("Shape", ["images"], ["lead_dims"], start=0, end=2),
+                   helper.make_node("Greater", ["lead_dims", "zero_l"], ["keep"]),
+                   helper.make_node("Compress", ["flat_shape", "keep"], ["flat_shape_dyn"], axis=0),
+                   helper.make_node("Reshape", ["e2e_out", "flat_shape_dyn"], ["output0"])])
+    g.name = "yolo_e2e_misdeclared"
+    return m
+
+
 def build_unknown():
     nodes, inits = common_nodes()
     w = np.arange(21, dtype=np.float32).reshape(3, 7) / 10
@@ -186,6 +206,15 @@ def main():
         onnx.save(m, tmp)
         os.replace(tmp, paths[key])
     self_check(paths)
+    misdeclared = os.path.join(out_dir, "yolo_e2e_misdeclared.onnx")
+    onnx.save(build_misdeclared(), misdeclared + ".tmp")
+    os.replace(misdeclared + ".tmp", misdeclared)
+    import onnxruntime as ort
+    sess = ort.InferenceSession(misdeclared, providers=["CPUExecutionProvider"])
+    declared = [d.dim_param or d.dim_value for d in onnx.load(misdeclared).graph.output[0].type.tensor_type.shape.dim]
+    given = sess.run(None, {"images": np.zeros((2, 3, 128, 128), np.float32)})[0].shape
+    check(declared == ["batch", C, 6] and given == (2, C * 6), f"misdeclared: declares {declared}, gives {given}")
+    paths["misdeclared"] = misdeclared
     print(f"make_yolo_models: wrote and checked {', '.join(sorted(os.path.basename(p) for p in paths.values()))} "
           f"in {out_dir}")
 

@@ -54,6 +54,20 @@ pub enum DetectError {
         reason: String,
     },
     /// ONNX Runtime failed while running a batch.
-    #[error("inference failed: {0}")]
-    Inference(String),
+    #[error("{path}: inference failed: {reason}")]
+    Inference {
+        /// The model.
+        path: PathBuf,
+        /// ONNX Runtime's reason.
+        reason: String,
+    },
+    /// An output of the model, as run, is not shaped as its layout and class names say (ONNX
+    /// Runtime only warns when a run's shapes differ from those the model declares).
+    #[error("{path}: {reason}")]
+    OutputShape {
+        /// The model.
+        path: PathBuf,
+        /// The output and the shape found.
+        reason: String,
+    },
 }

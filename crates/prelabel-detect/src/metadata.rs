@@ -38,7 +38,8 @@ fn parse_quoted(text: &str) -> Option<(String, &str)> {
 /// Parses `imgsz`: `[640, 640]` (height, width) or a single `640`.
 pub(crate) fn parse_imgsz(text: &str) -> Option<(u32, u32)> {
     let inner = text.trim().trim_start_matches('[').trim_end_matches(']');
-    let sizes: Vec<u32> = inner.split(',').map(|s| s.trim().parse().ok()).collect::<Option<_>>()?;
+    // A zero side would leave no input to scale a frame into.
+    let sizes: Vec<u32> = inner.split(',').map(|s| s.trim().parse().ok().filter(|&n| n > 0)).collect::<Option<_>>()?;
     match sizes[..] {
         [s] => Some((s, s)),
         [h, w] => Some((h, w)),
@@ -77,5 +78,7 @@ mod tests {
         assert_eq!(parse_imgsz("[480, 640]"), Some((480, 640)));
         assert_eq!(parse_imgsz("320"), Some((320, 320)));
         assert_eq!(parse_imgsz("[1, 2, 3]"), None);
+        assert_eq!(parse_imgsz("0"), None, "no input to scale into");
+        assert_eq!(parse_imgsz("[0, 640]"), None);
     }
 }

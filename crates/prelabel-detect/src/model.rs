@@ -254,16 +254,17 @@ impl Detector {
             ChannelOrder::Nchw => [batch, 3, h, w],
             ChannelOrder::Nhwc => [batch, h, w, 3],
         };
-        let inference = |e: ort::Error| DetectError::Inference(e.to_string());
+        let inference = |e: ort::Error| DetectError::Inference { path: self.path.clone(), reason: e.to_string() };
+        let misshapen = |reason: String| DetectError::OutputShape { path: self.path.clone(), reason };
         let tensor = TensorRef::from_array_view((shape, data)).map_err(inference)?;
         let outputs = self.session.run(ort::inputs![self.input_name.as_str() => tensor]).map_err(inference)?;
         let infer_time = started.elapsed();
         let started = Instant::now();
         let extract = |name: &str| {
-            let value = outputs.get(name).ok_or_else(|| DetectError::Inference(format!("no output `{name}`")))?;
+            let value = outputs.get(name).ok_or_else(|| misshapen(format!("no output `{name}`")))?;
             let (shape, data) = value.try_extract_tensor::<f32>().map_err(inference)?;
             let dims: Vec<usize> = shape.iter().map(|&d| d as usize).collect();
-            Ok::<_, DetectError>((dims, data))
+            Ok::<_, DetectError>((name.to_owned(), dims, data))
         };
 
         let (w_in, h_in) = (w as f32, h as f32);
@@ -271,10 +272,11 @@ impl Detector {
         let score_threshold = self.options.score_threshold;
         match &self.output_layout {
             OutputLayout::SsdBoxesScores { boxes, scores } => {
-                let (box_dims, box_data) = extract(boxes)?;
-                let (score_dims, score_data) = extract(scores)?;
-                let (anchors, classes) = (score_dims[1], score_dims[2]);
-                check_dims(&box_dims, &[batch, anchors, 4])?;
+                let box_output = extract(boxes)?;
+                let score_output = extract(scores)?;
+                let (anchors, classes) = (rank3(&score_output).map_err(misshapen)?[1], self.class_names.len());
+                let score_data = shaped(&score_output, &[batch, anchors, classes]).map_err(misshapen)?;
+                let box_data = shaped(&box_output, &[batch, anchors, 4]).map_err(misshapen)?;
                 for i in 0..count {
                     let scores = &score_data[i * anchors * classes..(i + 1) * anchors * classes];
                     let boxes = &box_data[i * anchors * 4..(i + 1) * anchors * 4];
@@ -282,17 +284,18 @@ impl Detector {
                 }
             }
             OutputLayout::YoloRawHead { output } => {
-                let (dims, data) = extract(output)?;
-                let (rows, anchors) = (dims[1], dims[2]);
+                let output = extract(output)?;
+                let (rows, anchors) = (4 + self.class_names.len(), rank3(&output).map_err(misshapen)?[2]);
+                let data = shaped(&output, &[batch, rows, anchors]).map_err(misshapen)?;
                 for i in 0..count {
                     let head = &data[i * rows * anchors..(i + 1) * rows * anchors];
                     per_image.push(yolo_raw_head_candidates(head, rows, anchors, score_threshold));
                 }
             }
             OutputLayout::YoloEndToEnd { output } => {
-                let (dims, data) = extract(output)?;
-                let rows = dims[1];
-                check_dims(&dims, &[batch, rows, 6])?;
+                let output = extract(output)?;
+                let rows = rank3(&output).map_err(misshapen)?[1];
+                let data = shaped(&output, &[batch, rows, 6]).map_err(misshapen)?;
                 for i in 0..count {
                     let candidates = data[i * rows * 6..(i + 1) * rows * 6].chunks_exact(6).filter_map(|r| {
                         let class_index = r[5].round();
@@ -441,8 +444,19 @@ fn best_class(scores: impl Iterator<Item = f32>) -> Option<(usize, f32)> {
     })
 }
 
-fn check_dims(found: &[usize], expected: &[usize]) -> Result<(), DetectError> {
-    if found == expected { Ok(()) } else { Err(DetectError::Inference(format!("output shape {found:?}, expected {expected:?}"))) }
+/// An output as run: its name, shape and data.
+type RunOutput<'a> = (String, Vec<usize>, &'a [f32]);
+
+/// The data of `output` once its shape is `expected`: ONNX Runtime only warns when an output's
+/// shape differs from the one the model declares, so each is checked against what the batch and
+/// the class names make of it before it is indexed.
+fn shaped<'a>((name, found, data): &RunOutput<'a>, expected: &[usize]) -> Result<&'a [f32], String> {
+    if found == expected { Ok(data) } else { Err(format!("output `{name}` has shape {found:?} where {expected:?} was expected")) }
+}
+
+/// The three dimensions of `output`'s shape.
+fn rank3((name, found, _): &RunOutput<'_>) -> Result<[usize; 3], String> {
+    found.as_slice().try_into().map_err(|_| format!("output `{name}` has shape {found:?} where rank 3 was expected"))
 }
 
 fn class_names(model_path: &Path, from_metadata: Option<Vec<String>>, class_count: i64) -> Result<Vec<String>, DetectError> {
