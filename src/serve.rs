@@ -48,6 +48,12 @@ pub struct ServeArgs {
     /// Seed of the fault-injection PRNG.
     #[arg(long, default_value_t = 0)]
     fault_seed: u64,
+    /// Answer the first N API requests whose path contains `--fail-matching` with 500.
+    #[arg(long, default_value_t = 0, requires = "fail_matching")]
+    fail_first: u64,
+    /// Part of an API path that `--fail-first` aims at (e.g. `/workflow/stages/`).
+    #[arg(long, requires = "fail_first")]
+    fail_matching: Option<String>,
 }
 
 fn parse_rate(text: &str) -> Result<f64, String> {
@@ -74,6 +80,8 @@ pub fn run(args: ServeArgs) -> anyhow::Result<ExitCode> {
             drop_rate: args.drop_rate,
             latency: Duration::from_millis(args.latency_ms),
             seed: args.fault_seed,
+            fail_first: args.fail_first,
+            fail_matching: args.fail_matching.unwrap_or_default(),
         },
     };
     prelabel_server::run(config, |addr| {

@@ -133,7 +133,7 @@ pub fn run(args: WorkerArgs) -> anyhow::Result<ExitCode> {
     }
     tracing::info!(domain = %args.domain, "worker started");
     let report = worker.run(&mut detectors, &stop, &metrics);
-    tracing::info!(done = report.done.len(), failed = report.failed.len(), "worker stopped");
+    tracing::info!(done = report.done_count, failed = report.failed_count, "worker stopped");
     for done in &report.done {
         let m = done.merge;
         eprintln!(
@@ -149,5 +149,5 @@ pub fn run(args: WorkerArgs) -> anyhow::Result<ExitCode> {
         eprintln!("error: listing the stage's tasks failed; the stage may not be drained");
         return Ok(ExitCode::from(exit::ENCORD));
     }
-    Ok(ExitCode::from(if report.failed.is_empty() { exit::SUCCESS } else { exit::SOME_FAILED }))
+    Ok(ExitCode::from(if report.failed_count == 0 { exit::SUCCESS } else { exit::SOME_FAILED }))
 }

@@ -192,6 +192,69 @@ fn faults_and_a_corrupt_video_do_not_stop_the_others() {
 }
 
 #[test]
+fn a_proceed_that_fails_after_the_save_is_retried_alone() {
+    let dir = tempfile::tempdir().unwrap();
+    let (key, public) = agent_key(dir.path());
+    let bikes = data("bikes.mp4");
+    let project = dir.path().join("project");
+    project_json(&project, &[(&bikes, json!({}))], &public);
+    // The stage's actions endpoint fails all six of the client's tries once: the task's first
+    // attempt has saved the row by then.
+    let server = Server::start(&project, &["--fail-first", "6", "--fail-matching", "/actions"]);
+
+    let out = run_worker(&server, &key, &["--task-attempts", "2"]);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{stderr}");
+    let logged = |message: &str| {
+        stderr
+            .lines()
+            .filter_map(|l| serde_json::from_str::<Value>(l).ok())
+            .filter(|l| l["fields"]["message"] == message)
+            .collect::<Vec<_>>()
+    };
+    let failed = logged("task attempt failed");
+    assert_eq!(failed.len(), 1, "{stderr}");
+    assert_eq!(failed[0]["fields"]["saved"], true, "the first attempt saved before its proceed failed");
+    assert_eq!(logged("downloaded").len(), 1, "the second attempt only proceeds: no new download, detection or save");
+    assert_eq!(logged("task done").len(), 1);
+    assert_eq!(server.log().matches("injected fault: 500 for POST").count(), 6);
+
+    let api = client(&server, &key);
+    assert_eq!(tasks_in(&api, ids::ANNOTATE_STAGE), BTreeSet::from([ids::task(0)]));
+    assert_eq!(prelabels(&stored_row(&api, &ids::data_hash(0))), offline_boxes(&bikes, &ids::data_hash(0), dir.path()));
+}
+
+#[test]
+fn a_stop_between_attempts_leaves_the_task_in_the_stage() {
+    use std::io::BufRead;
+    let dir = tempfile::tempdir().unwrap();
+    let (key, public) = agent_key(dir.path());
+    let bikes = data("bikes.mp4");
+    let project = dir.path().join("project");
+    project_json(&project, &[(&bikes, json!({}))], &public);
+    // Every proceed fails, the failure pathway's too.
+    let server = Server::start(&project, &["--fail-first", "1000", "--fail-matching", "/actions"]);
+
+    let mut child = worker(&server, &key, &["--once", "--task-attempts", "3", "--failure-pathway", "Failed"])
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut lines = std::io::BufReader::new(child.stderr.take().unwrap()).lines().map(Result::unwrap);
+    // SIGTERM during the first attempt's proceed (its row saved): it runs to its end, and no
+    // other starts.
+    let mut log: Vec<String> = lines.by_ref().take_while(|l| !l.contains("retrying: HTTP 500: injected fault")).collect();
+    assert!(Command::new("kill").args(["-TERM", &child.id().to_string()]).status().unwrap().success());
+    log.extend(lines);
+    let status = child.wait().unwrap();
+    let log = log.join("\n");
+    assert_eq!(status.code(), Some(0), "a clean stop: {log}");
+    assert_eq!(log.matches("task attempt failed").count(), 1, "{log}");
+    assert!(log.contains("stopping between attempts") && !log.contains("task failed"), "{log}");
+    let api = client(&server, &key);
+    assert_eq!(tasks_in(&api, ids::AGENT_STAGE), BTreeSet::from([ids::task(0)]), "left for the next worker");
+}
+
+#[test]
 fn two_shards_split_the_stage_without_overlap() {
     let dir = tempfile::tempdir().unwrap();
     let (key, public) = agent_key(dir.path());

@@ -395,14 +395,20 @@ impl EncordClient {
     }
 
     /// Moves tasks out of an agent stage along a pathway (E8), in one request; when the server
-    /// rejects it (some task already left), replays each task alone and counts a 400 for a
-    /// single task as "already moved". Returns the tasks that failed otherwise.
+    /// rejects it (400: some task already left), replays each task alone and counts a 400 for a
+    /// single task as "already moved". Returns the tasks that failed otherwise: all of them, with
+    /// the request's error, when it failed for another reason (after the retries).
     pub fn proceed(&self, project_hash: &str, stage_uuid: &str, task_uuids: &[String], pathway_uuid: &str) -> Vec<(String, ApiError)> {
         let path = format!("/v2/public/projects/{project_hash}/workflow/stages/{stage_uuid}/actions");
         let action = |t: &String| json!({"taskUuid": t, "action": "PATHWAY_ACTION", "pathwayUuid": pathway_uuid});
         let all: Vec<Value> = task_uuids.iter().map(action).collect();
-        if all.is_empty() || self.v2(Method::POST, &path, Some(&Value::Array(all))).is_ok() {
+        if all.is_empty() {
             return Vec::new();
+        }
+        match self.v2(Method::POST, &path, Some(&Value::Array(all))) {
+            Ok(_) => return Vec::new(),
+            Err(e) if e.kind == ApiErrorKind::InvalidArgument => {}
+            Err(e) => return task_uuids.iter().map(|t| (t.clone(), e.clone())).collect(),
         }
         task_uuids
             .iter()

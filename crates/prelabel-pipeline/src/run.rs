@@ -473,10 +473,11 @@ impl Assembler<'_> {
         Ok(sent)
     }
 
-    /// Sends the partly filled batch, if any.
+    /// Sends the partly filled batch, if any. A batch can be left with no frame (the frame that
+    /// opened it failed to convert): it is not sent, as the model may refuse an empty batch.
     fn flush(&self) {
         let mut pending = self.pending.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
-        if let Some(batch) = pending.take() {
+        if let Some(batch) = pending.take().filter(|batch| !batch.items.is_empty()) {
             // A closed queue means inference stopped; its error is reported there.
             let _ = self.batches.send(batch);
         }

@@ -236,13 +236,48 @@ pub struct DoneTask {
 /// What a worker run did.
 #[derive(Debug, Default, Clone, PartialEq, Eq)]
 pub struct WorkerReport {
-    /// Tasks done, in order.
+    /// Tasks done.
+    pub done_count: u64,
+    /// Tasks that failed every attempt.
+    pub failed_count: u64,
+    /// With `once` or `max_tasks`, the tasks done, in order; a polling worker that runs for days
+    /// keeps none (it logs each task as it goes).
     pub done: Vec<DoneTask>,
-    /// Tasks that failed.
+    /// With `once` or `max_tasks`, the tasks that failed, in order; see `done`.
     pub failed: Vec<FailedTask>,
     /// Passes over the stage cut short because listing its tasks failed (after the client's
     /// retries): with `once`, the stage may not be drained.
     pub listing_failures: u64,
+}
+
+/// How a task's attempts ended.
+enum Outcome {
+    /// Labelled, saved and proceeded.
+    Done(MergeStats),
+    /// Every attempt failed, for this reason (the last attempt's).
+    Failed(TaskError),
+    /// The worker was stopped between attempts.
+    Abandoned,
+}
+
+/// A task's label row, saved: what the merge did, and the frames decoded.
+#[derive(Debug, Clone, Copy)]
+struct Saved {
+    stats: MergeStats,
+    frames: u64,
+}
+
+/// Sleeps for `duration` in steps of at most 100 ms; false as soon as `halted` says so.
+fn wait_unless(halted: &dyn Fn() -> bool, duration: Duration) -> bool {
+    let until = Instant::now() + duration;
+    while !halted() {
+        let left = until.saturating_duration_since(Instant::now());
+        if left.is_zero() {
+            return true;
+        }
+        std::thread::sleep(left.min(Duration::from_millis(100)));
+    }
+    false
 }
 
 /// A task ready for the detector: its stored label row and its video on disk.
@@ -369,11 +404,7 @@ impl<'a> Worker<'a> {
                     if fetched_tx.send(Fetched::PassEnd).is_err() || ack_rx.recv().is_err() || self.config.once {
                         return;
                     }
-                    let resume = Instant::now() + self.config.poll_interval;
-                    while Instant::now() < resume && !halted() {
-                        std::thread::sleep(Duration::from_millis(100).min(self.config.poll_interval));
-                    }
-                    if halted() {
+                    if !wait_unless(&halted, self.config.poll_interval) {
                         return;
                     }
                 }
@@ -395,24 +426,35 @@ impl<'a> Worker<'a> {
                     // Abandoned cleanly: nothing saved, the task stays in the stage.
                     continue;
                 }
-                match self.process_with_retries(&task, first_attempt, detectors, metrics) {
-                    Ok(merge) => {
+                let bounded = self.config.once || self.config.max_tasks.is_some();
+                match self.process_with_retries(&task, first_attempt, detectors, metrics, &halted) {
+                    Outcome::Done(merge) => {
                         if let Ok(mut d) = done_at.lock() {
                             d.retain(|_, at| at.elapsed() < RECENTLY_DONE);
                             d.insert(task.uuid.clone(), Instant::now());
                         }
-                        report.done.push(DoneTask { task_uuid: task.uuid.clone(), data_title: task.data_title.clone(), merge });
+                        report.done_count += 1;
+                        if bounded {
+                            report.done.push(DoneTask { task_uuid: task.uuid.clone(), data_title: task.data_title.clone(), merge });
+                        }
                         metrics.tasks_done.fetch_add(1, Ordering::Relaxed);
                     }
-                    Err(reason) => {
+                    Outcome::Failed(reason) => {
                         metrics.tasks_failed.fetch_add(1, Ordering::Relaxed);
                         if let Ok(mut f) = failed_ids.lock() {
                             f.insert(task.uuid.clone());
                         }
-                        report.failed.push(self.give_up(&task, reason));
+                        report.failed_count += 1;
+                        let failed = self.give_up(&task, reason);
+                        if bounded {
+                            report.failed.push(failed);
+                        }
+                    }
+                    Outcome::Abandoned => {
+                        tracing::warn!(task = %task.uuid, title = %task.data_title, "stopping between attempts; the task stays in the stage");
                     }
                 }
-                let handled = (report.done.len() + report.failed.len()) as u64;
+                let handled = report.done_count + report.failed_count;
                 if self.config.max_tasks.is_some_and(|max| handled >= max) {
                     enough.store(true, Ordering::Relaxed);
                 }
@@ -440,36 +482,78 @@ impl<'a> Worker<'a> {
         Ok(Prepared { task: task.clone(), stored_row, video })
     }
 
-    /// Runs a task's attempts: the prepared first attempt, then fresh preparations with backoff.
+    /// Runs a task's attempts with backoff: the prepared first attempt, then fresh preparations.
+    /// Once an attempt has saved the row, the later ones only proceed the task. A stop between
+    /// attempts abandons the task, which stays in the stage.
     fn process_with_retries(
         &self,
         task: &AgentTask,
         first_attempt: Result<Prepared, TaskError>,
         detectors: &mut Detectors,
         metrics: &Metrics,
-    ) -> Result<MergeStats, TaskError> {
-        let mut attempt = first_attempt;
+        halted: &dyn Fn() -> bool,
+    ) -> Outcome {
+        let attempts = self.config.task_attempts.max(1);
+        let mut prepared = Some(first_attempt);
+        let mut saved: Option<Saved> = None;
         let mut backoff = self.config.task_backoff;
-        for number in 1..=self.config.task_attempts.max(1) {
-            let result = attempt.and_then(|prepared| self.process(prepared, detectors, metrics));
-            match result {
-                Ok(stats) => return Ok(stats),
-                Err(e) if number == self.config.task_attempts.max(1) => return Err(e),
-                Err(e) => {
-                    tracing::warn!(task = %task.uuid, title = %task.data_title, attempt = number, error = %e, "task attempt failed");
-                    std::thread::sleep(backoff);
-                    backoff *= 2;
-                    let started = Instant::now();
-                    attempt = self.prepare(task);
-                    add_time(&metrics.fetch_micros, started);
-                }
+        for number in 1.. {
+            let error = match self.attempt(task, prepared.take(), &mut saved, detectors, metrics) {
+                Ok(stats) => return Outcome::Done(stats),
+                Err(e) if number >= attempts => return Outcome::Failed(e),
+                Err(e) => e,
+            };
+            tracing::warn!(task = %task.uuid, title = %task.data_title, attempt = number, saved = saved.is_some(), error = %error,
+                "task attempt failed");
+            if !wait_unless(halted, backoff) {
+                return Outcome::Abandoned;
             }
+            backoff *= 2;
         }
         unreachable!("the last attempt returns")
     }
 
-    /// Detect, merge, save, then proceed.
-    fn process(&self, prepared: Prepared, detectors: &mut Detectors, metrics: &Metrics) -> Result<MergeStats, TaskError> {
+    /// One attempt: unless an earlier one saved the row, prepare (when not given), detect, merge
+    /// and save, noting the save in `saved`; then proceed the task.
+    fn attempt(
+        &self,
+        task: &AgentTask,
+        prepared: Option<Result<Prepared, TaskError>>,
+        saved: &mut Option<Saved>,
+        detectors: &mut Detectors,
+        metrics: &Metrics,
+    ) -> Result<MergeStats, TaskError> {
+        let done = match *saved {
+            Some(done) => done,
+            None => {
+                let prepared = prepared.unwrap_or_else(|| {
+                    let started = Instant::now();
+                    let prepared = self.prepare(task);
+                    add_time(&metrics.fetch_micros, started);
+                    prepared
+                })?;
+                *saved.insert(self.label_and_save(prepared, detectors, metrics)?)
+            }
+        };
+        let started = Instant::now();
+        let failures = self.client.proceed(
+            &self.config.project_hash,
+            &self.route.stage_uuid,
+            std::slice::from_ref(&task.uuid),
+            &self.route.pathway_uuid,
+        );
+        add_time(&metrics.save_micros, started);
+        if let Some((_, error)) = failures.into_iter().next() {
+            return Err(error.into());
+        }
+        let stats = done.stats;
+        tracing::info!(task = %task.uuid, title = %task.data_title, frames = done.frames, added = stats.added, replaced = stats.replaced,
+            kept = stats.kept, edited_by_people = stats.edited_by_people, pathway = %self.config.pathway, "task done");
+        Ok(stats)
+    }
+
+    /// Detect, merge and save.
+    fn label_and_save(&self, prepared: Prepared, detectors: &mut Detectors, metrics: &Metrics) -> Result<Saved, TaskError> {
         let Prepared { task, stored_row, video } = prepared;
         let pipeline = self.config.pipeline.with_image_cues_for(self.config.tracking.as_ref());
         let detections = detect_video(video.path(), detectors, pipeline, |_| {})?;
@@ -502,15 +586,9 @@ impl<'a> Worker<'a> {
         let stored_row = reread_label_row(self.client, project, &stored_row)?;
         let (merged, stats) = merge_prelabels(&stored_row, &labelled.row.finish(), &self.model_name)?;
         self.client.save_label_rows(project, std::slice::from_ref(&merged))?;
-        let failures = self.client.proceed(project, &self.route.stage_uuid, std::slice::from_ref(&task.uuid), &self.route.pathway_uuid);
         add_time(&metrics.save_micros, started);
-        if let Some((_, error)) = failures.into_iter().next() {
-            return Err(error.into());
-        }
-        tracing::info!(task = %task.uuid, title = %task.data_title, frames = detections.report.frames_decoded,
-            added = stats.added, replaced = stats.replaced, kept = stats.kept, edited_by_people = stats.edited_by_people,
-            pathway = %self.config.pathway, "task done");
-        Ok(stats)
+        tracing::debug!(task = %task.uuid, "label row saved");
+        Ok(Saved { stats, frames: detections.report.frames_decoded })
     }
 
     /// Logs a task that failed every attempt and routes it to the failure pathway, if any.

@@ -40,4 +40,9 @@ pub struct FaultConfig {
     pub latency: Duration,
     /// PRNG seed.
     pub seed: u64,
+    /// The first this many API requests whose path contains `fail_matching` are answered `500`
+    /// before any work (and draw nothing from the PRNG): a fault aimed at one endpoint.
+    pub fail_first: u64,
+    /// See `fail_first`.
+    pub fail_matching: String,
 }

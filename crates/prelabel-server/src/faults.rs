@@ -1,7 +1,8 @@
 //! Fault injection on API requests, drawn from a seeded xorshift PRNG (one draw per request), so
 //! that the same requests in the same order meet the same faults.
 //!
-//! - fail: `500 {"message":"injected fault"}` before any work (the SDK retries it);
+//! - fail: `500 {"message":"injected fault"}` before any work (the SDK retries it); also the
+//!   first `fail_first` requests to paths containing `fail_matching`, whatever the draw;
 //! - throttle: `429` with `Retry-After: 1` before any work;
 //! - drop: the request is handled (its changes are applied and saved), then the connection is
 //!   closed without a byte of the response: the client sees a transport error although the change
@@ -12,6 +13,7 @@
 //! buffer (they are only flushed together with body data).
 
 use std::pin::Pin;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::task::{Context, Poll};
 use std::time::Duration;
@@ -60,6 +62,8 @@ enum Fault {
 pub(crate) struct FaultInjector {
     config: FaultConfig,
     rng: Mutex<XorShift>,
+    /// Aimed failures still to come (`fail_first` at the start).
+    aimed_left: AtomicU64,
 }
 
 impl FaultInjector {
@@ -72,7 +76,15 @@ impl FaultInjector {
         if rates.iter().map(|(_, r)| r).sum::<f64>() > 1.0 {
             return Err(ServerError::Config("--fail-rate, --throttle-rate and --drop-rate add up to more than 1".into()));
         }
-        Ok(Self { config: config.clone(), rng: Mutex::new(XorShift::new(config.seed)) })
+        Ok(Self { config: config.clone(), rng: Mutex::new(XorShift::new(config.seed)), aimed_left: AtomicU64::new(config.fail_first) })
+    }
+
+    /// The fault for a request to `path`: an aimed failure while any is left for it, else a draw.
+    fn fault_for(&self, path: &str) -> Option<Fault> {
+        let aimed = !self.config.fail_matching.is_empty()
+            && path.contains(&self.config.fail_matching)
+            && self.aimed_left.fetch_update(Ordering::Relaxed, Ordering::Relaxed, |n| n.checked_sub(1)).is_ok();
+        if aimed { Some(Fault::Fail) } else { self.draw() }
     }
 
     fn draw(&self) -> Option<Fault> {
@@ -97,7 +109,7 @@ pub(crate) async fn inject(State(injector): State<Arc<FaultInjector>>, request: 
         tokio::time::sleep(injector.config.latency).await;
     }
     let what = format!("{} {}", request.method(), request.uri().path());
-    match injector.draw() {
+    match injector.fault_for(request.uri().path()) {
         None => next.run(request).await,
         Some(Fault::Fail) => {
             tracing::info!("injected fault: 500 for {what}");
@@ -132,7 +144,7 @@ mod tests {
     use super::*;
 
     fn injector(fail: f64, throttle: f64, drop: f64, seed: u64) -> FaultInjector {
-        let config = FaultConfig { fail_rate: fail, throttle_rate: throttle, drop_rate: drop, latency: Duration::ZERO, seed };
+        let config = FaultConfig { fail_rate: fail, throttle_rate: throttle, drop_rate: drop, seed, ..FaultConfig::default() };
         FaultInjector::new(&config).expect("valid rates")
     }
 
@@ -151,6 +163,14 @@ mod tests {
         assert!((share(Some(Fault::Drop)) - 0.3).abs() < 0.02);
         assert!((0..1000).all(|_| injector(0.0, 0.0, 0.0, 0).draw().is_none()));
         assert!((0..1000).all(|_| injector(1.0, 0.0, 0.0, 0).draw() == Some(Fault::Fail)));
+    }
+
+    #[test]
+    fn aimed_failures_hit_the_first_matching_requests_only_and_leave_the_draws_alone() {
+        let config = FaultConfig { fail_first: 2, fail_matching: "/actions".into(), seed: 3, ..FaultConfig::default() };
+        let i = FaultInjector::new(&config).expect("valid");
+        let faults: Vec<_> = ["/v2/a", "/x/actions", "/v2/b", "/y/actions", "/z/actions"].iter().map(|p| i.fault_for(p)).collect();
+        assert_eq!(faults, [None, Some(Fault::Fail), None, Some(Fault::Fail), None]);
     }
 
     #[test]
