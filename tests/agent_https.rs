@@ -149,13 +149,22 @@ struct Setup {
 }
 
 fn setup() -> Setup {
+    setup_counting(None)
+}
+
+/// [`setup`], with Encord counting `frames` frames of vtest.avi's 795 when given.
+fn setup_counting(frames: Option<u64>) -> Setup {
     let dir = tempfile::tempdir().unwrap();
     let key = keygen(dir.path(), "agent_key");
     let public = std::fs::read_to_string(key.with_extension("pub")).unwrap().trim().to_owned();
     let vtest = data("vtest.avi");
     let (row, human) = human_row(&vtest, FRAME, [0.45, 0.4, 0.1, 0.3]);
     let project = dir.path().join("project");
-    project_json(&project, &[(&vtest, json!({"initial_label_row": row}))], &public);
+    let mut spec = json!({"initial_label_row": row});
+    if let Some(frames) = frames {
+        spec["frame_count"] = json!(frames);
+    }
+    project_json(&project, &[(&vtest, spec)], &public);
     let server = Server::start(&project, &[]);
     let (ca, cert, cert_key) = test_pki(dir.path());
     Setup { dir, key, server, ca, cert, cert_key, human }
@@ -372,6 +381,27 @@ fn from_frame_scope_tracks_on_from_the_frame_and_reruns_without_duplicates() {
     assert_eq!(again.status(), 200);
     let saved2 = objects(&stored_row(&api, &ids::data_hash(0)));
     assert_eq!(saved2.keys().collect::<Vec<_>>(), saved.keys().collect::<Vec<_>>(), "no duplicates");
+}
+
+#[test]
+fn a_range_stops_at_encord_s_last_frame() {
+    // Encord counts 420 frames (FFmpeg decodes 795): a 40-frame range from 400 ends at 419.
+    let setup = setup_counting(Some(FRAME + 20));
+    let agent = Agent::start(
+        &setup.server,
+        &setup.key,
+        &setup.cert,
+        &setup.cert_key,
+        setup.dir.path(),
+        &["--scope", "from-frame", "--max-frames", "40", "--frame-stride", "2"],
+    );
+    let response = post(&https(&setup.ca), &agent.base, &editor_payload(&ids::data_hash(0), FRAME));
+    let status = response.status();
+    let body: Value = response.json().unwrap();
+    assert_eq!(status, 200, "{body}\n{}", agent.log());
+    assert_eq!(body["message"].as_str().unwrap().split_once(" object boxes on frames ").unwrap().1, "400-419", "{body}");
+    let frames: std::collections::BTreeSet<u64> = objects(&stored_row(&api(&setup), &ids::data_hash(0))).keys().map(|(f, _)| *f).collect();
+    assert_eq!(frames, (FRAME..FRAME + 20).collect(), "every frame up to Encord's last");
 }
 
 /// For one `from-frame` call at stride 3 from frame 400 (40 frames) by an agent started with

@@ -225,6 +225,26 @@ fn a_proceed_that_fails_after_the_save_is_retried_alone() {
 }
 
 #[test]
+fn frames_past_encord_s_count_are_left_unlabelled_rather_than_failing_the_save() {
+    let dir = tempfile::tempdir().unwrap();
+    let (key, public) = agent_key(dir.path());
+    let project = dir.path().join("project");
+    // Encord counts 700 frames of the 795 FFmpeg decodes (as with some variable-frame-rate
+    // files); people walk through vtest.avi to its last frame.
+    project_json(&project, &[(&data("vtest.avi"), json!({"frame_count": 700}))], &public);
+    let server = Server::start(&project, &[]);
+
+    let out = run_worker(&server, &key, &["--frame-stride", "10"]);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{stderr}");
+    assert!(stderr.contains("the frames past its count are left unlabelled") && stderr.contains(r#""past":95"#), "{stderr}");
+    let api = client(&server, &key);
+    assert_eq!(tasks_in(&api, ids::ANNOTATE_STAGE), BTreeSet::from([ids::task(0)]));
+    let frames: BTreeSet<u64> = prelabels(&stored_row(&api, &ids::data_hash(0))).keys().map(|(frame, _)| *frame).collect();
+    assert_eq!(frames.last(), Some(&699), "labelled up to Encord's last frame");
+}
+
+#[test]
 fn a_stop_between_attempts_leaves_the_task_in_the_stage() {
     use std::io::BufRead;
     let dir = tempfile::tempdir().unwrap();

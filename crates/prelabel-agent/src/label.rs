@@ -165,6 +165,12 @@ impl Agent {
             Scope::FromFrame => (frame, self.config.max_frames, Some(&self.config.tracking)),
             Scope::Video => (0, self.config.max_frames, Some(&self.config.tracking)),
         };
+        // Not past Encord's last frame, which it may put before FFmpeg's (variable frame rate,
+        // edit lists): it rejects a row with a box there.
+        let count = match meta.number_of_frames {
+            Some(frames) => Some(count.unwrap_or(u64::MAX).min(frames - first)),
+            None => count,
+        };
         let stride = if count == Some(1) { 1 } else { self.config.frame_stride.max(1) };
         let cues = ImageCues::for_tracking(tracking, stride);
         let detected = self.detect_from(video.path(), first, count, stride, cues, &mut times)?;

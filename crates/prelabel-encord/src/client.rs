@@ -71,6 +71,9 @@ pub struct RetryPolicy {
     pub backoff_cap: Duration,
     /// Timeout of each API request, connect to last byte.
     pub request_timeout: Duration,
+    /// Timeout of each label-row read or save instead (a long video's row with a box on every
+    /// frame runs to hundreds of megabytes; Encord's SDK gives its reads 180 s between bytes).
+    pub label_row_timeout: Duration,
     /// Timeout of each download attempt, connect to last byte.
     pub download_timeout: Duration,
 }
@@ -82,6 +85,7 @@ impl Default for RetryPolicy {
             backoff_base: Duration::from_millis(500),
             backoff_cap: Duration::from_secs(30),
             request_timeout: Duration::from_secs(60),
+            label_row_timeout: Duration::from_secs(600),
             download_timeout: Duration::from_secs(600),
         }
     }
@@ -265,6 +269,7 @@ impl EncordClient {
         // The SDK does not retry a create on its status or a lost response (PROTOCOL.md §3.3): a
         // second create may meet the first one's row. A connection never made is retried.
         let may_run_twice = !(query_type == "labelrow" && query_method == "PUT");
+        let timeout = if query_type == "labelrow" { self.http.policy.label_row_timeout } else { self.http.policy.request_timeout };
         let endpoint = format!("{query_type}/{query_method}");
         let trace_id = format!("{:016x}{:016x}", random_u64(), random_u64());
         let body = json!({"query_type": query_type, "query_method": query_method, "values": {"uid": uid, "payload": payload}});
@@ -280,6 +285,7 @@ impl EncordClient {
                 .header("ResourceType", "project")
                 .header("ResourceID", project_hash)
                 .header("Authorization", self.key.legacy_authorization(&body_bytes))
+                .timeout(timeout)
                 .body(body_bytes.clone());
             let response = match self.http.send(request, &endpoint, &trace_id) {
                 Attempt::Done(Ok(r)) => r,
@@ -565,7 +571,8 @@ fn error_message(response: Response) -> String {
         .unwrap_or_else(|| text.chars().take(200).collect())
 }
 
-/// A transport error's message with its causes (reqwest's top-level text is vague).
+/// A transport error's message with its causes (reqwest's top-level text is vague), and the
+/// query of its URL left out: a signed URL's query is a credential, and retries are logged.
 fn transport_message(error: &reqwest::Error) -> String {
     let mut message = error.to_string();
     let mut source = std::error::Error::source(error);
@@ -573,7 +580,14 @@ fn transport_message(error: &reqwest::Error) -> String {
         message.push_str(&format!(": {cause}"));
         source = cause.source();
     }
-    message
+    match error.url().filter(|url| url.query().is_some()) {
+        Some(url) => {
+            let mut shown = url.clone();
+            shown.set_query(None);
+            message.replace(url.as_str(), &format!("{shown}?(query not shown)"))
+        }
+        None => message,
+    }
 }
 
 /// Lazily paged stage tasks; see [`EncordClient::stage_tasks`].
@@ -630,4 +644,20 @@ fn percent_encode(text: &str) -> String {
             _ => format!("%{b:02X}"),
         })
         .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_failed_download_does_not_show_the_signed_url_s_query() {
+        let closed = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap();
+        let http = Http::new(RetryPolicy { max_retries: 0, ..RetryPolicy::default() }).unwrap();
+        let dest = std::env::temp_dir().join("prelabel-never-written.mp4");
+        let error = http.download(&format!("http://{closed}/videos/a.mp4?sig=SECRET&exp=1"), &dest, 1).unwrap_err();
+        assert_eq!(error.kind, ApiErrorKind::Transport);
+        assert!(!error.message.contains("SECRET"), "{error}");
+        assert!(error.message.contains("/videos/a.mp4?(query not shown)"), "{error}");
+    }
 }

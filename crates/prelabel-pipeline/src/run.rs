@@ -192,6 +192,22 @@ pub struct VideoDetections {
     pub flow: FlowStats,
 }
 
+impl VideoDetections {
+    /// Leaves out the frames from `frame_end` on, when the video was decoded past it: Encord
+    /// rejects a label row with a box on a frame at or past its `number_of_frames`, which can be
+    /// fewer than FFmpeg decodes (variable frame rate, edit lists). Returns how many decoded
+    /// frames were left out.
+    pub fn cut_at(&mut self, frame_end: u64) -> u64 {
+        let past = self.frame_end.saturating_sub(frame_end);
+        if past > 0 {
+            self.frames.retain(|f| f.frame_index < frame_end);
+            self.followed.retain(|f| f.frame_index < frame_end);
+            self.frame_end = frame_end;
+        }
+        past
+    }
+}
+
 /// Decodes `video`, runs the detectors on every `frame_stride`-th frame and returns the
 /// detections; `on_progress` is called on the caller's thread after each batch.
 pub fn detect_video(

@@ -285,6 +285,8 @@ struct Prepared {
     task: AgentTask,
     stored_row: Value,
     video: NamedTempFile,
+    /// The video's frame count as Encord has it, when it says.
+    encord_frames: Option<u64>,
 }
 
 /// What the fetcher hands the detector thread.
@@ -479,7 +481,7 @@ impl<'a> Worker<'a> {
         let video = NamedTempFile::with_prefix("prelabel-video-").map_err(|e| TaskError::Io(format!("temporary file: {e}")))?;
         let bytes = self.client.download(&url, video.path(), self.config.max_video_bytes)?;
         tracing::info!(task = %task.uuid, title = %task.data_title, bytes, "downloaded");
-        Ok(Prepared { task: task.clone(), stored_row, video })
+        Ok(Prepared { task: task.clone(), stored_row, video, encord_frames: meta.number_of_frames })
     }
 
     /// Runs a task's attempts with backoff: the prepared first attempt, then fresh preparations.
@@ -554,10 +556,17 @@ impl<'a> Worker<'a> {
 
     /// Detect, merge and save.
     fn label_and_save(&self, prepared: Prepared, detectors: &mut Detectors, metrics: &Metrics) -> Result<Saved, TaskError> {
-        let Prepared { task, stored_row, video } = prepared;
+        let Prepared { task, stored_row, video, encord_frames } = prepared;
         let pipeline = self.config.pipeline.with_image_cues_for(self.config.tracking.as_ref());
-        let detections = detect_video(video.path(), detectors, pipeline, |_| {})?;
+        let mut detections = detect_video(video.path(), detectors, pipeline, |_| {})?;
         drop(video);
+        if let Some(encord_frames) = encord_frames {
+            let past = detections.cut_at(encord_frames);
+            if past > 0 {
+                tracing::warn!(task = %task.uuid, title = %task.data_title, encord_frames, past,
+                    "the video decodes to more frames than Encord counts; the frames past its count are left unlabelled");
+            }
+        }
         let t = &detections.timings;
         metrics.decode_micros.fetch_add((t.decode + t.preprocess).as_micros() as u64, Ordering::Relaxed);
         metrics.infer_micros.fetch_add((t.infer + t.postprocess).as_micros() as u64, Ordering::Relaxed);
