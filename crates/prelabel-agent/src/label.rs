@@ -189,11 +189,13 @@ impl Agent {
         let row_meta = video_meta_for_stored_row(&stored, &info, frame_total);
         // Tracks of a call that starts at `first` get their own hashes (a track id alone would
         // collide with another start's tracks); all carry the model's owner prefix, so this call
-        // replaces the model's earlier pre-labels on its frames whichever run made them.
-        let source = LabelSource { model: &self.model_name, tracks_from_frame: tracking.map(|_| first) };
+        // replaces the model's earlier pre-labels on its frames whichever run made them; none
+        // takes the hash of one of the model's objects that lives on outside those frames.
+        let scope: BTreeSet<u64> = (first..=last).collect();
+        let taken_hashes = prelabel_encord::own_hashes_outside(&stored, data_hash, &self.model_name, &scope);
+        let source = LabelSource { model: &self.model_name, tracks_from_frame: tracking.map(|_| first), taken_hashes: &taken_hashes };
         let labelled = build_label_row(ontology, class_map, self.class_names.len(), row_meta, source, &detected.detections, tracking)
             .map_err(|e| AgentError::Internal(format!("tracking: {e}")))?;
-        let scope: BTreeSet<u64> = (first..=last).collect();
         let row = labelled.row.finish();
         let objects: usize =
             row.data_units.values().flat_map(|u| u.labels.iter()).filter(|(f, _)| scope.contains(f)).map(|(_, l)| l.objects.len()).sum();

@@ -241,12 +241,16 @@ pub struct LabelSource<'s> {
     /// editor agent's calls): it tells their hashes apart from those of runs from other frames,
     /// whose track 0 is another object. `None` for runs over the whole video.
     pub tracks_from_frame: Option<u64>,
+    /// Object hashes the new instances must not take: for a run merged on some frames only, the
+    /// model's instances that live on outside them ([`own_hashes_outside`](crate::own_hashes_outside));
+    /// a new instance with one of their hashes would join that other object.
+    pub taken_hashes: &'s [String],
 }
 
 impl<'s> LabelSource<'s> {
     /// Pre-labels of `model` over the whole video.
     pub fn model(model: &'s str) -> Self {
-        Self { model, tracks_from_frame: None }
+        Self { model, tracks_from_frame: None, taken_hashes: &[] }
     }
 }
 
@@ -345,7 +349,7 @@ impl<'a> LabelRowBuilder<'a> {
             object_values: ontology.objects.iter().map(|o| o.name.to_lowercase().replace(' ', "_")).collect(),
             boxes_per_frame: BTreeMap::new(),
             instances: Vec::new(),
-            used_hashes: HashSet::default(),
+            used_hashes: source.taken_hashes.iter().filter_map(|h| Some(InlineHash(h.as_bytes().try_into().ok()?))).collect(),
         }
     }
 
@@ -408,8 +412,9 @@ impl<'a> LabelRowBuilder<'a> {
         Some(self.instances.len() - 1)
     }
 
-    /// A hash not yet used in this row: on the (rare) 48-bit collision, the next salt is tried,
-    /// which keeps the result deterministic for the same input order.
+    /// A hash not yet used in this row nor taken: on a collision (the part after the owner prefix
+    /// has 24 bits), the next salt is tried, which keeps the result deterministic for the same
+    /// input order and taken hashes.
     /// `first_choice`, when given, is the key's hash with salt 0, computed beforehand.
     fn unique_hash(&mut self, key: InstanceKey, first_choice: Option<InlineHash>) -> InlineHash {
         for salt in 0.. {
@@ -681,9 +686,10 @@ mod tests {
         let ontology = Ontology::from_class_names(&["person"]);
         let map = ClassMap::new(&ontology, &["person"], &[]).unwrap();
         let prefix = String::from_utf8_lossy(&owner_prefix("model")).into_owned();
-        for (source, track_origin) in
-            [(LabelSource::model("model"), "track"), (LabelSource { model: "model", tracks_from_frame: Some(400) }, "track@400")]
-        {
+        for (source, track_origin) in [
+            (LabelSource::model("model"), "track"),
+            (LabelSource { model: "model", tracks_from_frame: Some(400), taken_hashes: &[] }, "track@400"),
+        ] {
             let mut builder = LabelRowBuilder::new(&ontology, &map, meta(), source, String::new());
             builder.add_frame(&FrameDetections { frame_index: 7, detections: vec![detection(0, 0.5, 0.0); 2] });
             builder.add_track(3, 0, &[(9, BoxXyxy::new(0.0, 0.0, 5.0, 5.0), 0.9)]);
@@ -695,6 +701,22 @@ mod tests {
                 .collect();
             assert_eq!(row.object_answers, expected, "{source:?}");
         }
+    }
+
+    #[test]
+    fn a_taken_hash_is_passed_over_for_the_next_salt() {
+        let ontology = Ontology::from_class_names(&["person"]);
+        let map = ClassMap::new(&ontology, &["person"], &[]).unwrap();
+        let prefix = String::from_utf8_lossy(&owner_prefix("model")).into_owned();
+        let salted = |salt: &str| format!("{prefix}{}", &object_hash(&["D", "model", "track@400", "3", salt])[..4]);
+        let hash_of_track_3 = |taken: &[String]| {
+            let source = LabelSource { model: "model", tracks_from_frame: Some(400), taken_hashes: taken };
+            let mut builder = LabelRowBuilder::new(&ontology, &map, meta(), source, String::new());
+            builder.add_track(3, 0, &[(401, BoxXyxy::new(0.0, 0.0, 5.0, 5.0), 0.9)]);
+            builder.finish().object_answers.into_keys().collect::<Vec<_>>()
+        };
+        assert_eq!(hash_of_track_3(&[]), [salted("0")]);
+        assert_eq!(hash_of_track_3(&[salted("0"), "not8".into()]), [salted("1")]);
     }
 
     #[test]

@@ -20,6 +20,6 @@ pub use label_row::{
     BoundingBox, DataUnit, FrameLabels, FrameObject, InstanceBox, LabelRow, LabelRowBuilder, LabelSource, ObjectAnswer, VideoMeta,
     mime_type_for,
 };
-pub use merge::{MergeError, MergeStats, merge_prelabels, merge_prelabels_on_frames};
+pub use merge::{MergeError, MergeStats, merge_prelabels, merge_prelabels_on_frames, own_hashes_outside};
 pub use ontology::{Ontology, OntologyError, OntologyObject};
 pub use write::{WriteError, write_json_atomically};

@@ -68,6 +68,21 @@ pub fn merge_prelabels_on_frames(
     merge_scoped(stored, ours, model, Some(frames))
 }
 
+/// The object hashes of the model named `model`'s instances in `stored` (the row of the video
+/// `data_hash`) that have an entry on a frame outside `frames`: a merge on `frames` keeps those
+/// entries, so a new pre-label must not take such a hash ([`LabelSource::taken_hashes`](crate::LabelSource)).
+pub fn own_hashes_outside(stored: &Value, data_hash: &str, model: &str, frames: &BTreeSet<u64>) -> Vec<String> {
+    let prefix = owner_prefix(model);
+    let labels = stored.get("data_units").and_then(|u| u.get(data_hash)).and_then(|u| u.get("labels")).and_then(Value::as_object);
+    let outside = labels.into_iter().flatten().filter(|(frame, _)| frame.parse::<u64>().map_or(true, |f| !frames.contains(&f)));
+    let hashes: BTreeSet<&str> = outside
+        .flat_map(|(_, frame)| frame.get("objects").and_then(Value::as_array).into_iter().flatten())
+        .filter_map(object_hash)
+        .filter(|h| h.as_bytes().starts_with(&prefix))
+        .collect();
+    hashes.into_iter().map(str::to_owned).collect()
+}
+
 /// The merge; `scope` limits the frames that change (`None`: all).
 fn merge_scoped(stored: &Value, ours: &LabelRow, model: &str, scope: Option<&BTreeSet<u64>>) -> Result<(Value, MergeStats), MergeError> {
     let in_scope = |frame: &str| scope.is_none_or(|frames| frame.parse::<u64>().is_ok_and(|f| frames.contains(&f)));
@@ -266,6 +281,17 @@ mod tests {
         assert_eq!(answer_keys(&merged), hs(&["human001", "ownEdit1", "ownNew01", "ownOld01"]).into_iter().collect());
         assert_eq!(merged["object_answers"]["human001"], stored()["object_answers"]["human001"]);
         assert_eq!(merged["classification_answers"], stored()["classification_answers"]);
+    }
+
+    #[test]
+    fn the_model_s_hashes_outside_the_frames_are_those_a_scoped_merge_keeps() {
+        let outside = |frames: &[u64]| own_hashes_outside(&stored(), "D", "model", &frames.iter().copied().collect());
+        assert_eq!(outside(&[0]), hs(&["staleOwn"]));
+        let mut on_frame_0 = hs(&["ownEdit1", "ownOld01"]);
+        on_frame_0.sort();
+        assert_eq!(outside(&[1]), on_frame_0, "the model's own, touched or not; not the person's");
+        assert!(outside(&[0, 1]).is_empty());
+        assert!(own_hashes_outside(&stored(), "D", "another model", &BTreeSet::new()).is_empty());
     }
 
     #[test]
