@@ -63,7 +63,8 @@ impl LumaWriter {
     }
 }
 
-fn luma_error(frame: &Frame<'_>, (format, width, height): Source, reason: impl ToString) -> DecodeError {
+fn luma_error(frame: &Frame<'_>, source: Source, reason: impl ToString) -> DecodeError {
+    let (width, height, format) = (source.width, source.height, source.format);
     DecodeError::Luma { path: frame.path().to_owned(), width, height, format, reason: reason.to_string() }
 }
 

@@ -2,15 +2,22 @@
 
 use ffmpeg::format::Pixel;
 use ffmpeg::software::scaling;
-use ffmpeg::util::frame;
+use ffmpeg::util::{color, frame};
 use ffmpeg_next as ffmpeg;
 
-/// A frame's pixel format, width and height: what a [`Swscale`] was made for.
-pub(crate) type Source = (Pixel, u32, u32);
+/// What a [`Swscale`] was made for: a frame's pixel format, size, and the colour matrix it is
+/// tagged with.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct Source {
+    pub(crate) format: Pixel,
+    pub(crate) width: u32,
+    pub(crate) height: u32,
+    pub(crate) colour_space: color::Space,
+}
 
 /// The [`Source`] of a decoded frame.
 pub(crate) fn source_of(video: &frame::Video) -> Source {
-    (video.format(), video.width(), video.height())
+    Source { format: video.format(), width: video.width(), height: video.height(), colour_space: video.color_space() }
 }
 
 /// One swscale context from one [`Source`] to one target format and size, with the frame it
@@ -26,10 +33,15 @@ pub(crate) struct Swscale {
 unsafe impl Send for Swscale {}
 
 impl Swscale {
-    /// A context from `source` to `target` at `width × height`, resampling with `flags`.
+    /// A context from `source` to `target` at `width × height`, resampling with `flags`. YUV is
+    /// read with the colour matrix the source is tagged with (BT.709 for most HD video), as the
+    /// `ffmpeg` command line reads it; an untagged one keeps swscale's BT.601. The range stays
+    /// the one the pixel format implies (`yuvj*` full, other YUV limited).
     pub(crate) fn new(source: Source, target: Pixel, width: u32, height: u32, flags: scaling::Flags) -> Result<Self, ffmpeg::Error> {
-        let (format, source_width, source_height) = source;
-        let context = scaling::Context::get(format, source_width, source_height, target, width, height, flags)?;
+        let mut context = scaling::Context::get(source.format, source.width, source.height, target, width, height, flags)?;
+        if source.colour_space != color::Space::Unspecified {
+            read_with_matrix(&mut context, source.colour_space);
+        }
         Ok(Self { source, context, scaled: frame::Video::new(target, width, height) })
     }
 
@@ -42,5 +54,35 @@ impl Swscale {
     pub(crate) fn run(&mut self, video: &frame::Video) -> Result<&frame::Video, ffmpeg::Error> {
         self.context.run(video, &mut self.scaled)?;
         Ok(&self.scaled)
+    }
+}
+
+/// Sets `context` to read its YUV input with the colour matrix of `space`, keeping the ranges
+/// and the output side as swscale chose them. A context that has no such details (RGB or grey
+/// input) is left alone.
+fn read_with_matrix(context: &mut scaling::Context, space: color::Space) {
+    let (mut current_inv_table, mut table) = (std::ptr::null_mut(), std::ptr::null_mut());
+    let (mut src_range, mut dst_range, mut brightness, mut contrast, mut saturation) = (0, 0, 0, 0, 0);
+    // SAFETY: the context is valid and exclusively borrowed; the out-pointers are live locals.
+    // The tables swscale hands back are its own static coefficient tables (or the context's
+    // copy of them), only read by the set call below; sws_getCoefficients returns a static table.
+    unsafe {
+        let sws = context.as_mut_ptr();
+        let got = ffmpeg::ffi::sws_getColorspaceDetails(
+            sws,
+            &mut current_inv_table,
+            &mut src_range,
+            &mut table,
+            &mut dst_range,
+            &mut brightness,
+            &mut contrast,
+            &mut saturation,
+        );
+        if got < 0 {
+            return;
+        }
+        // Indexed by AVColorSpace; values outside its table get swscale's default.
+        let inv_table = ffmpeg::ffi::sws_getCoefficients(ffmpeg::ffi::AVColorSpace::from(space) as i32);
+        ffmpeg::ffi::sws_setColorspaceDetails(sws, inv_table, src_range, table.cast_const(), dst_range, brightness, contrast, saturation);
     }
 }

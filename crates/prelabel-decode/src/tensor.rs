@@ -143,8 +143,8 @@ fn copy_f32_row(row: &[u8], out: &mut [f32], gain: f32) {
     }
 }
 
-fn convert_error(frame: &Frame<'_>, (format, width, height): Source, cause: ffmpeg::Error) -> DecodeError {
-    DecodeError::Convert { path: frame.path().to_owned(), width, height, format, cause }
+fn convert_error(frame: &Frame<'_>, source: Source, cause: ffmpeg::Error) -> DecodeError {
+    DecodeError::Convert { path: frame.path().to_owned(), width: source.width, height: source.height, format: source.format, cause }
 }
 
 impl Scaler {
