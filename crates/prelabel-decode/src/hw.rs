@@ -107,10 +107,14 @@ pub(crate) fn download(decoded: &frame::Video, system: &mut frame::Video) -> Res
         return Ok(false);
     }
     // SAFETY: both frames are valid; FFmpeg allocates `system`'s buffers in the surface's
-    // software format.
+    // software format. The transfer copies pixels only: the colour tags (and the rest of the
+    // frame's properties) follow as FFmpeg's own `hwdownload` filter copies them.
     let code = unsafe {
         ffi::av_frame_unref(system.as_mut_ptr());
-        ffi::av_hwframe_transfer_data(system.as_mut_ptr(), decoded.as_ptr(), 0)
+        match ffi::av_hwframe_transfer_data(system.as_mut_ptr(), decoded.as_ptr(), 0) {
+            code if code < 0 => code,
+            _ => ffi::av_frame_copy_props(system.as_mut_ptr(), decoded.as_ptr()),
+        }
     };
     if code < 0 {
         return Err(ffmpeg::Error::from(code));
