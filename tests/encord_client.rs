@@ -53,8 +53,9 @@ fn a_proceed_is_replayed_task_by_task_only_when_the_batch_is_rejected() {
     let failed = proceed(&[0]);
     assert_eq!(failed.len(), 1);
     assert_eq!((failed[0].0.as_str(), faults()), (ids::task(0).as_str(), 3), "sent once and retried twice, not replayed");
-    // Rejected (400, task 0 has left): each task alone, the one that left counted as moved.
+    // The faults spent (they came before any work), task 0 moves.
     assert!(proceed(&[0]).is_empty());
+    // Rejected (400, task 0 has left): each task alone, the one that left counted as moved.
     assert!(proceed(&[0, 1]).is_empty());
     let in_stage = |stage| client.stage_tasks(ids::PROJECT, stage).map(|t| t.unwrap().uuid).collect::<Vec<_>>();
     assert_eq!(in_stage(ids::AGENT_STAGE), [ids::task(2)]);

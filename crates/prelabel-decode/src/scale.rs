@@ -39,7 +39,7 @@ impl Swscale {
     /// the one the pixel format implies (`yuvj*` full, other YUV limited).
     pub(crate) fn new(source: Source, target: Pixel, width: u32, height: u32, flags: scaling::Flags) -> Result<Self, ffmpeg::Error> {
         let mut context = scaling::Context::get(source.format, source.width, source.height, target, width, height, flags)?;
-        if source.colour_space != color::Space::Unspecified {
+        if source.colour_space != color::Space::Unspecified && is_rgb(target) {
             read_with_matrix(&mut context, source.colour_space);
         }
         Ok(Self { source, context, scaled: frame::Video::new(target, width, height) })
@@ -57,9 +57,16 @@ impl Swscale {
     }
 }
 
-/// Sets `context` to read its YUV input with the colour matrix of `space`, keeping the ranges
-/// and the output side as swscale chose them. A context that has no such details (RGB or grey
-/// input) is left alone.
+/// Whether `format` is an RGB format.
+fn is_rgb(format: Pixel) -> bool {
+    // SAFETY: av_pix_fmt_desc_get returns a pointer to a static descriptor, or null.
+    let descriptor = unsafe { ffmpeg::ffi::av_pix_fmt_desc_get(format.into()).as_ref() };
+    descriptor.is_some_and(|d| d.flags & ffmpeg::ffi::AV_PIX_FMT_FLAG_RGB as u64 != 0)
+}
+
+/// Sets `context` (into RGB) to read its input with the colour matrix of `space`, keeping the
+/// ranges and the output side as swscale chose them. A context that reports no such details is
+/// left alone; one from RGB input ignores the matrix.
 fn read_with_matrix(context: &mut scaling::Context, space: color::Space) {
     let (mut current_inv_table, mut table) = (std::ptr::null_mut(), std::ptr::null_mut());
     let (mut src_range, mut dst_range, mut brightness, mut contrast, mut saturation) = (0, 0, 0, 0, 0);

@@ -129,12 +129,13 @@ impl OwnedFrame {
 /// How a decode ended.
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct DecodeReport {
-    /// Frames decoded, each handed to the caller (unless it stopped early) but one that could not
-    /// be copied out of GPU memory, which is counted in `corrupt_packets` as well.
+    /// Frames decoded (and handed to the caller, unless it stopped early).
     pub frames_decoded: u64,
     /// Packets the demuxer or decoder rejected as corrupt.
     pub corrupt_packets: u64,
-    /// The demuxer stopped on an error other than end of file (e.g. a truncated file).
+    /// The decode stopped on an error other than end of file: the demuxer's (e.g. a truncated
+    /// file), or a frame that could not be copied out of GPU memory (numbering the frames after
+    /// it would need that frame).
     pub read_error: Option<String>,
     /// Frames the container announced but that could not be decoded.
     pub frames_lost: u64,
@@ -258,11 +259,9 @@ impl VideoSource {
             loop {
                 match decoder.receive_frame(&mut decoded) {
                     Ok(()) => {
-                        // Numbered as received, so a frame that cannot be copied out of GPU
-                        // memory leaves a gap rather than shifting the frames after it.
                         let index = report.frames_decoded;
+                        let Some(video) = in_system_memory(&decoded, &mut system, index, report) else { return true };
                         report.frames_decoded += 1;
-                        let Some(video) = in_system_memory(&decoded, &mut system, report) else { continue };
                         report.decode_time += clock.elapsed();
                         let flow = on_frame(Frame { path, index, video, shown });
                         clock = Instant::now();
@@ -344,17 +343,23 @@ fn display_rotation(stream: &ffmpeg::format::stream::Stream<'_>) -> Rotation {
     entries.map_or(Rotation::Upright, |m| Rotation::from_display_matrix(&m))
 }
 
-/// `decoded` itself, or its copy in `system` when it is an NVDEC surface (counted in
-/// `report.hw_frames`); `None`, counted as corrupt, when the copy fails.
-fn in_system_memory<'f>(decoded: &'f frame::Video, system: &'f mut frame::Video, report: &mut DecodeReport) -> Option<&'f frame::Video> {
+/// `decoded` (frame `index`) itself, or its copy in `system` when it is an NVDEC surface (counted
+/// in `report.hw_frames`); `None` when the copy fails, which ends the decode as partial
+/// (`report.read_error`): the frames after it cannot be handed out without a gap in the frames.
+fn in_system_memory<'f>(
+    decoded: &'f frame::Video,
+    system: &'f mut frame::Video,
+    index: u64,
+    report: &mut DecodeReport,
+) -> Option<&'f frame::Video> {
     match hw::download(decoded, system) {
         Ok(false) => Some(decoded),
         Ok(true) => {
             report.hw_frames += 1;
             Some(system)
         }
-        Err(_) => {
-            report.corrupt_packets += 1;
+        Err(e) => {
+            report.read_error = Some(format!("frame {index} could not be copied out of GPU memory ({e})"));
             None
         }
     }
@@ -557,7 +562,10 @@ impl VideoSource {
                 if index < first {
                     continue;
                 }
-                let Some(video) = in_system_memory(&decoded, &mut system, &mut report) else { continue };
+                let Some(video) = in_system_memory(&decoded, &mut system, index, &mut report) else {
+                    stopped = true;
+                    break;
+                };
                 handed = true;
                 if on_frame(Frame { path: &self.path, index, video, shown: Shown::of(&self.info) }).is_break() {
                     stopped = true;

@@ -326,16 +326,19 @@ fn frames_are_converted_with_the_colour_matrix_they_are_tagged_with_as_ffmpeg_sh
     // HD matrix (BT.709), tagged so: read with BT.601, what an untagged video gets, they would
     // be over 20 levels off.
     let dir = tempfile::tempdir().unwrap();
-    let path = dir.path().join("bt709.mp4");
+    let (path, untagged) = (dir.path().join("bt709.mp4"), dir.path().join("untagged.mp4"));
     let encode = ["-f", "lavfi", "-i", "testsrc2=size=64x48:rate=10", "-frames:v", "2", "-vf", "scale=out_color_matrix=bt709"];
-    let tagged = ["-pix_fmt", "yuv444p", "-colorspace", "bt709", "-c:v", "libx264", "-qp", "0"];
-    ffmpeg(&[&encode[..], &tagged, &[path.to_str().unwrap()]].concat());
+    let lossless = ["-pix_fmt", "yuv444p", "-c:v", "libx264", "-qp", "0"];
+    ffmpeg(&[&encode[..], &lossless, &["-colorspace", "bt709", path.to_str().unwrap()]].concat());
+    ffmpeg(&[&encode[..], &lossless, &[untagged.to_str().unwrap()]].concat());
     let shown = shown_by_ffmpeg(&path);
-    let (rgb, _) = displayed_frames(&path, 64, 48);
+    let (rgb, luma) = displayed_frames(&path, 64, 48);
     let ours: Vec<f32> = rgb.concat();
     assert_eq!(ours.len(), shown.len());
     let off = ours.iter().zip(&shown).map(|(a, &b)| (a - f32::from(b)).abs()).fold(0.0, f32::max);
     assert!(off <= 2.0, "up to {off} levels off what ffmpeg shows");
+    // The luma is the Y plane whatever the matrix: the same samples untagged give the same.
+    assert_eq!(luma, displayed_frames(&untagged, 64, 48).1);
 }
 
 #[test]

@@ -426,7 +426,7 @@ impl<'a> LabelRowBuilder<'a> {
                 return hash;
             }
         }
-        unreachable!("2^64 salts cannot all collide with at most 2^64 hashes")
+        unreachable!("salts run on until a hash is free: a row cannot hold all 2^24 of a model's hashes")
     }
 
     /// The hash of `key` (with the data hash and model) and `salt`: the model's [`owner_prefix`],

@@ -351,8 +351,9 @@ impl<'a> Worker<'a> {
         Ok(Self { client, config, route, ontology, class_map, model_name })
     }
 
-    /// Runs until the stage is drained (`once`), `max_tasks` is reached, or `stop` is set;
-    /// the task in progress is finished before returning.
+    /// Runs until the stage is drained (`once`), `max_tasks` is reached, or `stop` is set; the
+    /// attempt in progress is finished before returning (a task stopped between its attempts
+    /// stays in the stage).
     pub fn run(&self, detectors: &mut Detectors, stop: &AtomicBool, metrics: &Metrics) -> WorkerReport {
         let failed_ids: Mutex<HashSet<String>> = Mutex::new(HashSet::new());
         // Tasks done here, and when: one listed again soon after was not moved on by its proceed,
@@ -481,7 +482,8 @@ impl<'a> Worker<'a> {
         let video = NamedTempFile::with_prefix("prelabel-video-").map_err(|e| TaskError::Io(format!("temporary file: {e}")))?;
         let bytes = self.client.download(&url, video.path(), self.config.max_video_bytes)?;
         tracing::info!(task = %task.uuid, title = %task.data_title, bytes, "downloaded");
-        Ok(Prepared { task: task.clone(), stored_row, video, encord_frames: meta.number_of_frames })
+        // A count of 0 says nothing (Encord has not read the video): every frame is kept.
+        Ok(Prepared { task: task.clone(), stored_row, video, encord_frames: meta.number_of_frames.filter(|&n| n > 0) })
     }
 
     /// Runs a task's attempts with backoff: the prepared first attempt, then fresh preparations.
