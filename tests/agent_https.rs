@@ -170,6 +170,13 @@ fn setup_counting(frames: Option<u64>) -> Setup {
     Setup { dir, key, server, ca, cert, cert_key, human }
 }
 
+impl Setup {
+    /// `prelabel serve-agent` on this setup's server, key and certificate, with `extra`.
+    fn agent(&self, extra: &[&str]) -> Agent {
+        Agent::start(&self.server, &self.key, &self.cert, &self.cert_key, self.dir.path(), extra)
+    }
+}
+
 fn api(setup: &Setup) -> EncordClient {
     let key = SigningKey::from_openssh(&std::fs::read_to_string(&setup.key).unwrap()).unwrap();
     EncordClient::new(&setup.server.base, key, RetryPolicy::default()).unwrap()
@@ -198,7 +205,7 @@ fn editor_payload(data_hash: &str, frame: u64) -> Value {
 #[test]
 fn labels_frame_400_over_https_by_seeking_keeps_the_persons_box_and_does_not_duplicate() {
     let setup = setup();
-    let agent = Agent::start(&setup.server, &setup.key, &setup.cert, &setup.cert_key, setup.dir.path(), &[]);
+    let agent = setup.agent(&[]);
     let client = https(&setup.ca);
 
     let started = std::time::Instant::now();
@@ -267,7 +274,7 @@ fn labels_frame_400_over_https_by_seeking_keeps_the_persons_box_and_does_not_dup
 #[test]
 fn answers_the_connectivity_test_cors_and_bad_requests_as_encord_expects() {
     let setup = setup();
-    let agent = Agent::start(&setup.server, &setup.key, &setup.cert, &setup.cert_key, setup.dir.path(), &[]);
+    let agent = setup.agent(&[]);
     let client = https(&setup.ca);
     let url = format!("{}/", agent.base);
     let message = |r: reqwest::blocking::Response| -> (u16, String) {
@@ -349,14 +356,7 @@ fn answers_the_connectivity_test_cors_and_bad_requests_as_encord_expects() {
 #[test]
 fn from_frame_scope_tracks_on_from_the_frame_and_reruns_without_duplicates() {
     let setup = setup();
-    let agent = Agent::start(
-        &setup.server,
-        &setup.key,
-        &setup.cert,
-        &setup.cert_key,
-        setup.dir.path(),
-        &["--scope", "from-frame", "--max-frames", "40", "--frame-stride", "2"],
-    );
+    let agent = setup.agent(&["--scope", "from-frame", "--max-frames", "40", "--frame-stride", "2"]);
     let client = https(&setup.ca);
     let response = post(&client, &agent.base, &editor_payload(&ids::data_hash(0), FRAME));
     let decoded: u64 = response.headers()["x-prelabel-decoded-frames"].to_str().unwrap().parse().unwrap();
@@ -387,14 +387,7 @@ fn from_frame_scope_tracks_on_from_the_frame_and_reruns_without_duplicates() {
 fn a_range_stops_at_encord_s_last_frame() {
     // Encord counts 420 frames (FFmpeg decodes 795): a 40-frame range from 400 ends at 419.
     let setup = setup_counting(Some(FRAME + 20));
-    let agent = Agent::start(
-        &setup.server,
-        &setup.key,
-        &setup.cert,
-        &setup.cert_key,
-        setup.dir.path(),
-        &["--scope", "from-frame", "--max-frames", "40", "--frame-stride", "2"],
-    );
+    let agent = setup.agent(&["--scope", "from-frame", "--max-frames", "40", "--frame-stride", "2"]);
     let response = post(&https(&setup.ca), &agent.base, &editor_payload(&ids::data_hash(0), FRAME));
     let status = response.status();
     let body: Value = response.json().unwrap();
@@ -412,7 +405,7 @@ fn deviations_from_straight_lines(extra: &[&str]) -> Vec<f64> {
     let setup = setup();
     let mut args = vec!["--scope", "from-frame", "--max-frames", "40", "--frame-stride", "3"];
     args.extend(extra);
-    let agent = Agent::start(&setup.server, &setup.key, &setup.cert, &setup.cert_key, setup.dir.path(), &args);
+    let agent = setup.agent(&args);
     let response = post(&https(&setup.ca), &agent.base, &editor_payload(&ids::data_hash(0), FRAME));
     assert_eq!(response.status(), 200, "{}", agent.log());
     let mut boxes: BTreeMap<String, BTreeMap<u64, [f64; 4]>> = BTreeMap::new();
@@ -459,7 +452,7 @@ fn a_range_too_short_for_tracks_is_labelled_with_its_detections() {
     // detector's boxes as they are, not none.
     let setup = setup();
     let args = ["--scope", "from-frame", "--max-frames", "3"];
-    let agent = Agent::start(&setup.server, &setup.key, &setup.cert, &setup.cert_key, setup.dir.path(), &args);
+    let agent = setup.agent(&args);
     let response = post(&https(&setup.ca), &agent.base, &editor_payload(&ids::data_hash(0), FRAME));
     assert_eq!(response.status(), 200, "{}", agent.log());
     let saved = objects(&stored_row(&api(&setup), &ids::data_hash(0)));
@@ -475,7 +468,7 @@ fn the_agent_decodes_as_decoder_asks() {
     // `--decoder nvdec` reaches the agent's decode: NVDEC where it can, else software with the
     // reason (this machine has no CUDA device), logged per call; the frame is labelled either way.
     let setup = setup();
-    let agent = Agent::start(&setup.server, &setup.key, &setup.cert, &setup.cert_key, setup.dir.path(), &["--decoder", "nvdec"]);
+    let agent = setup.agent(&["--decoder", "nvdec"]);
     let response = post(&https(&setup.ca), &agent.base, &editor_payload(&ids::data_hash(0), FRAME));
     assert_eq!(response.status(), 200, "{}", agent.log());
     let log = agent.log();
@@ -488,7 +481,7 @@ fn a_call_from_another_frame_replaces_the_models_boxes_on_its_frames_instead_of_
     let hashes_after = |frames: &[u64]| -> BTreeMap<u64, Vec<String>> {
         let setup = setup();
         let args = ["--scope", "from-frame", "--max-frames", "40", "--frame-stride", "2"];
-        let agent = Agent::start(&setup.server, &setup.key, &setup.cert, &setup.cert_key, setup.dir.path(), &args);
+        let agent = setup.agent(&args);
         for &frame in frames {
             let response = post(&https(&setup.ca), &agent.base, &editor_payload(&ids::data_hash(0), frame));
             assert_eq!(response.status(), 200, "{}", agent.log());

@@ -22,6 +22,24 @@ fn agent_key(dir: &Path) -> (PathBuf, String) {
     (key, public)
 }
 
+/// A temporary folder with an agent key and a project of the one video `video` (its
+/// `project.json` entry extended by `spec`), served by `prelabel serve` with `server_args`. The
+/// folder goes when `dir` is dropped: bind it for the test's length.
+struct OneVideo {
+    dir: tempfile::TempDir,
+    key: PathBuf,
+    server: Server,
+}
+
+fn one_video(video: &Path, spec: Value, server_args: &[&str]) -> OneVideo {
+    let dir = tempfile::tempdir().unwrap();
+    let (key, public) = agent_key(dir.path());
+    let project = dir.path().join("project");
+    project_json(&project, &[(video, spec)], &public);
+    let server = Server::start(&project, server_args);
+    OneVideo { dir, key, server }
+}
+
 fn client(server: &Server, key: &Path) -> EncordClient {
     let key = SigningKey::from_openssh(&std::fs::read_to_string(key).unwrap()).unwrap();
     EncordClient::new(&server.base, key, RetryPolicy::default()).unwrap()
@@ -193,14 +211,10 @@ fn faults_and_a_corrupt_video_do_not_stop_the_others() {
 
 #[test]
 fn a_proceed_that_fails_after_the_save_is_retried_alone() {
-    let dir = tempfile::tempdir().unwrap();
-    let (key, public) = agent_key(dir.path());
-    let bikes = data("bikes.mp4");
-    let project = dir.path().join("project");
-    project_json(&project, &[(&bikes, json!({}))], &public);
     // The stage's actions endpoint fails all six of the client's tries once: the task's first
     // attempt has saved the row by then.
-    let server = Server::start(&project, &["--fail-first", "6", "--fail-matching", "/actions"]);
+    let bikes = data("bikes.mp4");
+    let OneVideo { dir, key, server } = one_video(&bikes, json!({}), &["--fail-first", "6", "--fail-matching", "/actions"]);
 
     let out = run_worker(&server, &key, &["--task-attempts", "2"]);
     let stderr = String::from_utf8_lossy(&out.stderr);
@@ -226,13 +240,9 @@ fn a_proceed_that_fails_after_the_save_is_retried_alone() {
 
 #[test]
 fn frames_past_encord_s_count_are_left_unlabelled_rather_than_failing_the_save() {
-    let dir = tempfile::tempdir().unwrap();
-    let (key, public) = agent_key(dir.path());
-    let project = dir.path().join("project");
     // Encord counts 700 frames of the 795 FFmpeg decodes (as with some variable-frame-rate
     // files); people walk through vtest.avi to its last frame.
-    project_json(&project, &[(&data("vtest.avi"), json!({"frame_count": 700}))], &public);
-    let server = Server::start(&project, &[]);
+    let OneVideo { dir: _dir, key, server } = one_video(&data("vtest.avi"), json!({"frame_count": 700}), &[]);
 
     let out = run_worker(&server, &key, &["--frame-stride", "10"]);
     let stderr = String::from_utf8_lossy(&out.stderr);
@@ -247,13 +257,9 @@ fn frames_past_encord_s_count_are_left_unlabelled_rather_than_failing_the_save()
 #[test]
 fn a_stop_between_attempts_leaves_the_task_in_the_stage() {
     use std::io::BufRead;
-    let dir = tempfile::tempdir().unwrap();
-    let (key, public) = agent_key(dir.path());
-    let bikes = data("bikes.mp4");
-    let project = dir.path().join("project");
-    project_json(&project, &[(&bikes, json!({}))], &public);
     // Every proceed fails, the failure pathway's too.
-    let server = Server::start(&project, &["--fail-first", "1000", "--fail-matching", "/actions"]);
+    let OneVideo { dir: _dir, key, server } =
+        one_video(&data("bikes.mp4"), json!({}), &["--fail-first", "1000", "--fail-matching", "/actions"]);
 
     let mut child = worker(&server, &key, &["--once", "--task-attempts", "3", "--failure-pathway", "Failed"])
         .stderr(std::process::Stdio::piped())
@@ -321,12 +327,7 @@ fn two_shards_split_the_stage_without_overlap() {
 
 #[test]
 fn a_polling_worker_serves_metrics_and_stops_cleanly_on_sigterm() {
-    let dir = tempfile::tempdir().unwrap();
-    let (key, public) = agent_key(dir.path());
-    let bikes = data("bikes.mp4");
-    let project = dir.path().join("project");
-    project_json(&project, &[(&bikes, json!({}))], &public);
-    let server = Server::start(&project, &[]);
+    let OneVideo { dir: _dir, key, server } = one_video(&data("bikes.mp4"), json!({}), &[]);
     let api = client(&server, &key);
     let metrics_addr = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().to_string();
 
