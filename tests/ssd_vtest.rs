@@ -47,6 +47,9 @@ fn frame_objects(row: &LabelRow, frame: u64) -> &[FrameObject] {
     unit.labels.get(&frame).map_or(&[], |l| &l.objects)
 }
 
+/// `ffmpeg` output options: H.264 without loss, in 4:4:4 (no chroma resampling).
+const LOSSLESS_444: [&str; 6] = ["-c:v", "libx264", "-qp", "0", "-pix_fmt", "yuv444p"];
+
 #[test]
 fn frame_400_holds_the_three_pedestrians_and_two_parked_vans() {
     let run = labelled();
@@ -215,10 +218,9 @@ fn a_video_stored_turned_with_a_display_matrix_is_labelled_as_it_is_shown() {
     // the detector sees the same picture, resampled along other axes.
     let dir = tempfile::tempdir().unwrap();
     let path = |name: &str| dir.path().join(name).to_str().unwrap().to_owned();
-    let lossless = ["-c:v", "libx264", "-qp", "0", "-pix_fmt", "yuv444p"];
     let (upright, turned, stored) = (path("upright.mp4"), path("turned.mp4"), path("stored.mp4"));
-    ffmpeg(&[&["-i", data("vtest.avi").to_str().unwrap(), "-frames:v", "40"], &lossless[..], &[&upright]].concat());
-    ffmpeg(&[&["-i", &upright, "-vf", "transpose=clock"], &lossless[..], &[&turned]].concat());
+    ffmpeg(&[&["-i", data("vtest.avi").to_str().unwrap(), "-frames:v", "40"], &LOSSLESS_444[..], &[&upright]].concat());
+    ffmpeg(&[&["-i", &upright, "-vf", "transpose=clock"], &LOSSLESS_444[..], &[&turned]].concat());
     ffmpeg(&["-i", &turned, "-c", "copy", "-metadata:s:v:0", "rotate=90", &stored]);
 
     let (upright_summary, upright_boxes) = label_boxes(&upright);
@@ -271,12 +273,11 @@ fn a_video_that_changes_resolution_part_way_is_labelled_at_one_size() {
     // sequence parameters part-way through one MPEG-TS stream, as when recordings are joined.
     let dir = tempfile::tempdir().unwrap();
     let path = |name: &str| dir.path().join(name).to_str().unwrap().to_owned();
-    let lossless = ["-c:v", "libx264", "-qp", "0", "-pix_fmt", "yuv444p"];
     let vtest = data("vtest.avi");
     let first_20 = ["-i", vtest.to_str().unwrap(), "-frames:v", "20"];
     let (full, half, joined) = (path("full.ts"), path("half.ts"), path("joined.ts"));
-    ffmpeg(&[&first_20[..], &lossless[..], &[&full]].concat());
-    ffmpeg(&[&first_20[..], &["-vf", "scale=384:288:flags=area"], &lossless[..], &[&half]].concat());
+    ffmpeg(&[&first_20[..], &LOSSLESS_444[..], &[&full]].concat());
+    ffmpeg(&[&first_20[..], &["-vf", "scale=384:288:flags=area"], &LOSSLESS_444[..], &[&half]].concat());
     ffmpeg(&["-i", &format!("concat:{full}|{half}"), "-c", "copy", &joined]);
 
     let (summary, boxes) = label_boxes(&joined);

@@ -46,6 +46,9 @@ fn assert_frames_in_order(means: &[f32], count: usize) {
     }
 }
 
+/// `ffmpeg` output options: H.264 without loss, in 4:4:4 (no chroma resampling).
+const LOSSLESS_444: [&str; 6] = ["-c:v", "libx264", "-qp", "0", "-pix_fmt", "yuv444p"];
+
 const RAMP: &str = "color=black:s=64x64:r=10,geq=lum='16+8*N':cb=128:cr=128";
 
 #[test]
@@ -328,9 +331,8 @@ fn frames_are_converted_with_the_colour_matrix_they_are_tagged_with_as_ffmpeg_sh
     let dir = tempfile::tempdir().unwrap();
     let (path, untagged) = (dir.path().join("bt709.mp4"), dir.path().join("untagged.mp4"));
     let encode = ["-f", "lavfi", "-i", "testsrc2=size=64x48:rate=10", "-frames:v", "2", "-vf", "scale=out_color_matrix=bt709"];
-    let lossless = ["-pix_fmt", "yuv444p", "-c:v", "libx264", "-qp", "0"];
-    ffmpeg(&[&encode[..], &lossless, &["-colorspace", "bt709", path.to_str().unwrap()]].concat());
-    ffmpeg(&[&encode[..], &lossless, &[untagged.to_str().unwrap()]].concat());
+    ffmpeg(&[&encode[..], &LOSSLESS_444, &["-colorspace", "bt709", path.to_str().unwrap()]].concat());
+    ffmpeg(&[&encode[..], &LOSSLESS_444, &[untagged.to_str().unwrap()]].concat());
     let shown = shown_by_ffmpeg(&path);
     let (rgb, luma) = displayed_frames(&path, 64, 48);
     let ours: Vec<f32> = rgb.concat();
@@ -349,9 +351,8 @@ fn frames_are_turned_as_the_display_matrix_says_like_the_ffmpeg_command_line_sho
     // tag (only when copying the stream) as a turn of D degrees counter-clockwise on display.
     let dir = tempfile::tempdir().unwrap();
     let path = |name: &str| dir.path().join(name).to_str().unwrap().to_owned();
-    let lossless = ["-c:v", "libx264", "-qp", "0", "-pix_fmt", "yuv444p"];
     let upright = path("upright.mp4");
-    ffmpeg(&[&["-f", "lavfi", "-i", "testsrc2=size=64x48:rate=10", "-frames:v", "3"], &lossless[..], &[&upright]].concat());
+    ffmpeg(&[&["-f", "lavfi", "-i", "testsrc2=size=64x48:rate=10", "-frames:v", "3"], &LOSSLESS_444[..], &[&upright]].concat());
     let (upright_rgb, upright_luma) = displayed_frames(Path::new(&upright), 64, 48);
     assert_eq!(upright_rgb.len(), 3);
     let upright_shown = shown_by_ffmpeg(Path::new(&upright));
@@ -360,7 +361,7 @@ fn frames_are_turned_as_the_display_matrix_says_like_the_ffmpeg_command_line_sho
 
     for (stored_turn, tag, degrees) in [("transpose=clock", "90", 270), ("hflip,vflip", "180", 180), ("transpose=cclock", "270", 90)] {
         let (turned, stored) = (path(&format!("turned-{degrees}.mp4")), path(&format!("stored-{degrees}.mp4")));
-        ffmpeg(&[&["-i", &upright, "-vf", stored_turn], &lossless[..], &[&turned]].concat());
+        ffmpeg(&[&["-i", &upright, "-vf", stored_turn], &LOSSLESS_444[..], &[&turned]].concat());
         ffmpeg(&["-i", &turned, "-c", "copy", "-metadata:s:v:0", &format!("rotate={tag}"), &stored]);
         let stored = Path::new(&stored);
 
@@ -396,11 +397,10 @@ fn a_stream_that_changes_resolution_part_way_is_handed_out_at_one_size() {
     // part-way through one MPEG-TS stream, as when recordings are joined).
     let dir = tempfile::tempdir().unwrap();
     let path = |name: &str| dir.path().join(name).to_str().unwrap().to_owned();
-    let lossless = ["-c:v", "libx264", "-qp", "0", "-pix_fmt", "yuv444p"];
     let source = ["-f", "lavfi", "-i", "testsrc2=size=128x96:rate=10", "-frames:v", "3"];
     let (small, large, joined) = (path("small.ts"), path("large.ts"), path("joined.ts"));
-    ffmpeg(&[&source[..], &["-vf", "scale=64:48:flags=area"], &lossless[..], &[&small]].concat());
-    ffmpeg(&[&source[..], &lossless[..], &[&large]].concat());
+    ffmpeg(&[&source[..], &["-vf", "scale=64:48:flags=area"], &LOSSLESS_444[..], &[&small]].concat());
+    ffmpeg(&[&source[..], &LOSSLESS_444[..], &[&large]].concat());
     ffmpeg(&["-i", &format!("concat:{small}|{large}"), "-c", "copy", &joined]);
 
     let info = VideoSource::open(Path::new(&joined), 1).expect("open").info().clone();

@@ -363,6 +363,8 @@ impl<'a> Worker<'a> {
         let listing_failures = AtomicU64::new(0);
         let enough = AtomicBool::new(false);
         let halted = || stop.load(Ordering::Relaxed) || enough.load(Ordering::Relaxed);
+        // A bounded run lists each task in its report; one that polls for days keeps counts.
+        let lists_tasks = self.config.once || self.config.max_tasks.is_some();
         let mut report = WorkerReport::default();
         std::thread::scope(|scope| {
             let (fetched_tx, fetched_rx) = bounded::<Fetched>(self.config.prefetch.max(1));
@@ -429,7 +431,6 @@ impl<'a> Worker<'a> {
                     // Abandoned cleanly: nothing saved, the task stays in the stage.
                     continue;
                 }
-                let bounded = self.config.once || self.config.max_tasks.is_some();
                 match self.process_with_retries(&task, first_attempt, detectors, metrics, &halted) {
                     Outcome::Done(merge) => {
                         if let Ok(mut d) = done_at.lock() {
@@ -437,7 +438,7 @@ impl<'a> Worker<'a> {
                             d.insert(task.uuid.clone(), Instant::now());
                         }
                         report.done_count += 1;
-                        if bounded {
+                        if lists_tasks {
                             report.done.push(DoneTask { task_uuid: task.uuid.clone(), data_title: task.data_title.clone(), merge });
                         }
                         metrics.tasks_done.fetch_add(1, Ordering::Relaxed);
@@ -449,7 +450,7 @@ impl<'a> Worker<'a> {
                         }
                         report.failed_count += 1;
                         let failed = self.give_up(&task, reason);
-                        if bounded {
+                        if lists_tasks {
                             report.failed.push(failed);
                         }
                     }
